@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Installs what the project needs on a Debian machine (as root) and builds .venv. Idempotent:
+# a second run only checks that everything is there.
+#   scripts/setup.sh           system packages + .venv with the project and its test tools
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+APT_PACKAGES=(
+    python3 python3-venv python3-dev gcc pkg-config
+    openssl ca-certificates
+    libaugeas0 augeas-lenses libaugeas-dev
+    pebble
+    nginx apache2
+)
+
+missing=()
+for pkg in "${APT_PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+if ((${#missing[@]})); then
+    if [ "$(id -u)" != 0 ]; then
+        echo "setup: missing Debian packages: ${missing[*]}; run this script as root (or install them)." >&2
+        exit 1
+    fi
+    echo "setup: installing ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    # The distribution's nginx/apache2 services must not grab ports 80/443 on install: tests start
+    # their own servers. policy-rc.d 101 tells invoke-rc.d not to start services.
+    if [ ! -e /usr/sbin/policy-rc.d ]; then
+        printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d; chmod +x /usr/sbin/policy-rc.d
+        trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+    fi
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+PY=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+    "$PY" -m venv .venv
+fi
+stamp=.venv/.installed-$(sha256sum pyproject.toml | cut -c1-16)
+if [ ! -e "$stamp" ]; then
+    .venv/bin/python -m pip install -q --upgrade pip
+    .venv/bin/python -m pip install -q -e '.[test]'
+    rm -f .venv/.installed-*; touch "$stamp"
+fi
+echo "setup: ready (.venv/bin/python, $(.venv/bin/python --version))"
