@@ -24,7 +24,6 @@ Every failure that leaves ``letsencrypt.acme`` is one of these, never a raw ``Ke
 
 from __future__ import annotations
 
-import datetime
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -79,10 +78,10 @@ class UserActionRequired(ProblemError):
 
 
 class RateLimited(ProblemError):
-    """``rateLimited``; ``retry_after`` is when the server says the request may succeed."""
+    """``rateLimited``; ``retry_after``: seconds until the server says the request may succeed."""
 
     def __init__(
-        self, problem: Problem, *, url: str, status: int, retry_after: datetime.datetime | None = None
+        self, problem: Problem, *, url: str, status: int, retry_after: float | None = None
     ) -> None:
         self.retry_after = retry_after
         super().__init__(problem, url=url, status=status)

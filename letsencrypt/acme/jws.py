@@ -18,10 +18,12 @@ import re
 from collections.abc import Mapping
 from typing import Any, ClassVar, Literal
 
-import josepy
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+from josepy.errors import DeserializationError, UnrecognizedTypeError
+from josepy.jwa import JWASignature
+from josepy.jwk import JWK, JWKEC, JWKRSA
 
 from letsencrypt.acme.errors import JWSError
 
@@ -62,7 +64,7 @@ def b64decode(text: str) -> bytes:
 # --- Ed25519 for josepy (RFC 8037) -----------------------------------------------------------
 
 
-class _EdDSA(josepy.JWASignature):
+class _EdDSA(JWASignature):
     """The ``EdDSA`` JWS algorithm, Ed25519 only."""
 
     def sign(self, key: Any, msg: bytes) -> bytes:
@@ -79,11 +81,11 @@ class _EdDSA(josepy.JWASignature):
         return True
 
 
-EdDSA = josepy.JWASignature.register(_EdDSA("EdDSA"))
+EdDSA = JWASignature.register(_EdDSA("EdDSA"))
 
 
-@josepy.JWK.register
-class JWKOKP(josepy.JWK):
+@JWK.register
+class JWKOKP(JWK):
     """Octet key pair JWK (RFC 8037 §2), Ed25519 public or private key."""
 
     typ = "OKP"
@@ -115,13 +117,13 @@ class JWKOKP(josepy.JWK):
     @classmethod
     def fields_from_json(cls, jobj: Mapping[str, Any]) -> JWKOKP:
         if jobj.get("crv") != "Ed25519":
-            raise josepy.DeserializationError(f"unsupported OKP curve {jobj.get('crv')!r}")
+            raise DeserializationError(f"unsupported OKP curve {jobj.get('crv')!r}")
         try:
             if "d" in jobj:
                 return cls(key=ed25519.Ed25519PrivateKey.from_private_bytes(b64decode(jobj["d"])))
             return cls(key=ed25519.Ed25519PublicKey.from_public_bytes(b64decode(jobj["x"])))
         except (JWSError, ValueError, KeyError) as err:
-            raise josepy.DeserializationError(f"bad OKP key: {err}") from err
+            raise DeserializationError(f"bad OKP key: {err}") from err
 
 
 # --- thumbprints and public keys -------------------------------------------------------------
@@ -149,9 +151,11 @@ def public_key_from_jwk(jwk: Mapping[str, Any]) -> PublicKey:
     if "d" in jwk or "p" in jwk:
         raise JWSError("jwk carries private key material", problem_type="badPublicKey")
     try:
-        key = josepy.JWK.from_json(dict(jwk)).key
+        key: Any = JWK.from_json(dict(jwk)).key  # type: ignore[attr-defined]  # subclasses set .key
         key = getattr(key, "_wrapped", key)  # josepy wraps RSA/EC keys in ComparableKey
-    except (josepy.DeserializationError, josepy.UnrecognizedTypeError, ValueError, TypeError) as err:
+    # josepy lets KeyError (missing member) and AttributeError (non-string member) escape
+    except (DeserializationError, UnrecognizedTypeError, ValueError, TypeError, KeyError,
+            AttributeError) as err:
         raise JWSError(f"unusable jwk: {err}", problem_type="badPublicKey") from err
     if isinstance(key, rsa.RSAPublicKey | ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey):
         return key
@@ -171,11 +175,11 @@ def _alg_for(key: PublicKey) -> str:
 
 def _public_jwk(key: PublicKey) -> dict[str, Any]:
     if isinstance(key, ed25519.Ed25519PublicKey):
-        jwk: josepy.JWK = JWKOKP(key=key)
+        jwk: JWK = JWKOKP(key=key)
     elif isinstance(key, rsa.RSAPublicKey):
-        jwk = josepy.JWKRSA(key=key)
+        jwk = JWKRSA(key=key)
     else:
-        jwk = josepy.JWKEC(key=key)
+        jwk = JWKEC(key=key)
     out: dict[str, Any] = jwk.to_json()
     return out
 
@@ -231,7 +235,7 @@ class AccountKey:
 
     def sign(self, data: bytes) -> bytes:
         """A JWS signature over ``data`` (raw r||s for ECDSA, as RFC 7518 §3.4 requires)."""
-        algorithm = josepy.JWASignature.from_json(self.alg)
+        algorithm = JWASignature.from_json(self.alg)
         signature: bytes = algorithm.sign(self.private_key, data)
         return signature
 
@@ -344,7 +348,7 @@ class FlattenedJWS:
                 f"algorithm {self.alg} does not match the key ({_alg_for(key)})",
                 problem_type="badSignatureAlgorithm",
             )
-        algorithm = josepy.JWASignature.from_json(self.alg)
+        algorithm = JWASignature.from_json(self.alg)
         signing_input = f"{self.protected_b64}.{self.payload_b64}".encode("ascii")
         try:
             valid = algorithm.verify(key, signing_input, self.signature)

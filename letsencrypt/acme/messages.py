@@ -16,7 +16,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any, TypeVar
 
-from letsencrypt.acme.errors import MessageError
+from letsencrypt.acme.errors import JWSError, MessageError
 from letsencrypt.acme.jws import b64decode, b64encode
 
 __all__ = [
@@ -155,7 +155,7 @@ def _list(obj: Mapping[str, Any], key: str, what: str) -> list[Any]:
     return value
 
 
-_TIME = re.compile(r"(\d{4}-\d\d-\d\d[Tt ]\d\d:\d\d:\d\d)(\.\d+)?([Zz]|[+-]\d\d:\d\d)")
+_TIME = re.compile(r"(\d{4}-\d\d-\d\d[Tt ]\d\d:\d\d:\d\d)(\.\d+)?([Zz]|[+-]\d\d:\d\d)", re.ASCII)
 
 
 def parse_time(value: str) -> datetime.datetime:
@@ -166,7 +166,13 @@ def parse_time(value: str) -> datetime.datetime:
     base, fraction, zone = match.groups()
     fraction = (fraction or "")[:7]
     zone = "+00:00" if zone in ("Z", "z") else zone
-    return datetime.datetime.fromisoformat(f"{base.replace(' ', 'T').replace('t', 'T')}{fraction}{zone}")
+    try:
+        text = f"{base.replace(' ', 'T').replace('t', 'T')}{fraction}{zone}"
+        parsed = datetime.datetime.fromisoformat(text)
+        parsed.astimezone(datetime.UTC)  # format_time must be able to write it back
+    except (ValueError, OverflowError) as err:  # month 13, hour 25, offset +99:00, year 0 in UTC
+        raise MessageError(f"not an RFC 3339 timestamp: {value!r} ({err})") from err
+    return parsed
 
 
 def format_time(value: datetime.datetime) -> str:
@@ -174,7 +180,7 @@ def format_time(value: datetime.datetime) -> str:
     if value.tzinfo is None:
         value = value.replace(tzinfo=datetime.UTC)
     value = value.astimezone(datetime.UTC)
-    text = value.strftime("%Y-%m-%dT%H:%M:%S")
+    text = value.replace(tzinfo=None, microsecond=0).isoformat()  # strftime drops year padding below 1000
     if value.microsecond:
         text += f".{value.microsecond:06d}".rstrip("0")
     return text + "Z"
@@ -183,6 +189,14 @@ def format_time(value: datetime.datetime) -> str:
 def _opt_time(obj: Mapping[str, Any], key: str, what: str) -> datetime.datetime | None:
     value = _opt_str(obj, key, what)
     return None if value is None else parse_time(value)
+
+
+def _bytes(obj: Mapping[str, Any], key: str, what: str) -> bytes:
+    """A required base64url member, decoded; bad base64url is a shape error like any other."""
+    try:
+        return b64decode(_str(obj, key, what))
+    except JWSError as err:
+        raise MessageError(f"{what}: {key!r} is not unpadded base64url") from err
 
 
 def _put(out: dict[str, Any], key: str, value: Any) -> None:
@@ -624,7 +638,7 @@ class FinalizeRequest:
 
     @classmethod
     def from_json(cls, value: Any) -> FinalizeRequest:
-        return cls(b64decode(_str(_obj(value, "finalize request"), "csr", "finalize request")))
+        return cls(_bytes(_obj(value, "finalize request"), "csr", "finalize request"))
 
     def to_json(self) -> dict[str, Any]:
         return {"csr": b64encode(self.csr)}
@@ -643,7 +657,7 @@ class RevocationRequest:
         reason = obj.get("reason")
         if reason is not None and (not isinstance(reason, int) or isinstance(reason, bool)):
             raise MessageError("revocation request: 'reason' is not an integer")
-        return cls(b64decode(_str(obj, "certificate", "revocation request")), reason)
+        return cls(_bytes(obj, "certificate", "revocation request"), reason)
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"certificate": b64encode(self.certificate)}
@@ -700,7 +714,8 @@ class RenewalInfo:
         return cls(start, end, _opt_str(obj, "explanationURL", "renewal info"))
 
     def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"suggestedWindow": {"start": format_time(self.start), "end": format_time(self.end)}}
+        window = {"start": format_time(self.start), "end": format_time(self.end)}
+        out: dict[str, Any] = {"suggestedWindow": window}
         _put(out, "explanationURL", self.explanation_url)
         return out
 

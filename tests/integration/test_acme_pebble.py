@@ -1,0 +1,334 @@
+"""The protocol library against a real Pebble: every client operation, no mocks.
+
+Pebble keeps its 5 % bad-nonce rejection on, so every test here also exercises the bounded
+``badNonce`` retry. Challenges are served by real listeners: a small HTTP server for http-01,
+a TLS server negotiating ``acme-tls/1`` for tls-alpn-01, and challtestsrv's DNS for dns-01.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.server
+import socket
+import ssl
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+
+from letsencrypt.acme import challenges, crypto, errors
+from letsencrypt.acme.client import AcmeClient, ExternalAccountBinding, OrderHandle
+from letsencrypt.acme.jws import AccountKey
+from letsencrypt.acme.messages import (
+    AccountStatus,
+    AuthorizationStatus,
+    ChallengeType,
+    Identifier,
+    OrderStatus,
+)
+
+from .pebble_harness import Pebble
+
+pytestmark = pytest.mark.integration
+
+DEADLINE = 60.0
+
+
+# --- challenge responders -------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def http01_responder(port: int, responses: dict[str, bytes]) -> Iterator[None]:
+    """Serve ``/.well-known/acme-challenge/TOKEN`` bodies on 127.0.0.1:port until the block ends."""
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = responses.get(self.path)
+            self.send_response(200 if body is not None else 404)
+            self.send_header("Content-Type", "text/plain")
+            self.end_headers()
+            self.wfile.write(body or b"not found")
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+@contextlib.contextmanager
+def tls_alpn01_responder(port: int, certs: dict[str, challenges.ChallengeCertificate], tmp: Path) -> Iterator[None]:
+    """A TLS listener that answers ALPN ``acme-tls/1`` with the challenge certificate for the SNI."""
+    contexts: dict[str, ssl.SSLContext] = {}
+    for name, cert in certs.items():
+        cert_path, key_path = tmp / f"{name}.crt", tmp / f"{name}.key"
+        cert_path.write_bytes(cert.certificate.public_bytes(serialization.Encoding.PEM))
+        key_path.write_bytes(
+            cert.private_key.private_bytes(
+                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+            )
+        )
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.set_alpn_protocols([challenges.ACME_TLS_ALPN_PROTOCOL])
+        context.load_cert_chain(cert_path, key_path)
+        contexts[name] = context
+    default = next(iter(contexts.values()))
+    server_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server_context.set_alpn_protocols([challenges.ACME_TLS_ALPN_PROTOCOL])
+    server_context.load_cert_chain(tmp / f"{next(iter(certs))}.crt", tmp / f"{next(iter(certs))}.key")
+
+    def pick(sock: ssl.SSLObject, server_name: str | None, _ctx: ssl.SSLContext) -> None:
+        sock.context = contexts.get(server_name or "", default)
+
+    server_context.sni_callback = pick  # type: ignore[assignment]  # typeshed: SSLSocket vs SSLObject
+    listener = socket.create_server(("127.0.0.1", port))
+    listener.settimeout(0.2)
+    stop = threading.Event()
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except TimeoutError:
+                continue
+            with contextlib.suppress(OSError, ssl.SSLError):
+                conn.settimeout(5)
+                with server_context.wrap_socket(conn, server_side=True):
+                    pass
+            conn.close()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+        listener.close()
+
+
+# --- helpers ----------------------------------------------------------------------------------
+
+
+def make_client(pebble: Pebble, key: AccountKey | None = None) -> AcmeClient:
+    return AcmeClient(pebble.directory_url, key or AccountKey.generate("ec256"), verify=pebble.ca_bundle)
+
+
+def registered(pebble: Pebble, key_type: str = "ec256") -> AcmeClient:
+    client = make_client(pebble, AccountKey.generate(key_type))  # type: ignore[arg-type]
+    client.register(contact=["mailto:admin@example.com"], terms_of_service_agreed=True)
+    return client
+
+
+def solve_order(client: AcmeClient, order: OrderHandle, pebble: Pebble, kind: ChallengeType, tmp: Path) -> None:
+    """Answer one challenge of ``kind`` per pending authorization of the order and wait for each."""
+    authorizations = [a for a in client.authorizations(order) if a.authorization.status == AuthorizationStatus.PENDING]
+    picks = []
+    for handle in authorizations:
+        challenge = next(c for c in handle.authorization.challenges if c.type == kind)
+        picks.append((handle, challenge, challenges.key_authorization(challenge.token or "", client.key)))
+    deadline = time.monotonic() + DEADLINE
+    if kind == ChallengeType.HTTP_01:
+        bodies = {challenges.http01_path(c.token or ""): challenges.http01_body(ka) for _, c, ka in picks}
+        responder = http01_responder(pebble.http_port, bodies)
+    elif kind == ChallengeType.TLS_ALPN_01:
+        certs = {
+            challenges.tls_alpn01_sni(h.authorization.identifier): challenges.tls_alpn01_certificate(
+                h.authorization.identifier, ka
+            )
+            for h, _, ka in picks
+        }
+        responder = tls_alpn01_responder(pebble.tls_port, certs, tmp)
+    else:
+        for handle, _, ka in picks:
+            record = challenges.dns01_record_name(handle.authorization.identifier.value)
+            pebble.set_txt(record, challenges.dns01_txt_value(ka))
+        responder = contextlib.nullcontext()
+    with responder:
+        for _, challenge, _ in picks:
+            client.answer_challenge(challenge)
+        for handle, _, _ in picks:
+            done = client.wait_for_authorization(handle.url, deadline=deadline)
+            assert done.authorization.status == AuthorizationStatus.VALID
+
+
+def issue(client: AcmeClient, pebble: Pebble, names: list[str], kind: ChallengeType, tmp: Path):
+    identifiers = [Identifier.parse(name) for name in names]
+    order = client.new_order(identifiers)
+    assert order.order.status == OrderStatus.PENDING
+    solve_order(client, order, pebble, kind, tmp)
+    deadline = time.monotonic() + DEADLINE
+    order = client.wait_for_order(order.url, deadline=deadline)
+    key = crypto.generate_private_key("ec256")
+    order = client.finalize(order, crypto.make_csr(key, identifiers), deadline=deadline)
+    assert order.order.status == OrderStatus.VALID
+    return client.download_certificate(order), key
+
+
+def openssl_verify(chain_pem: str, root_pem: str, tmp: Path) -> None:
+    certs = crypto.split_pem_chain(chain_pem)
+    (tmp / "root.pem").write_text(root_pem)
+    (tmp / "leaf.pem").write_bytes(certs[0].public_bytes(serialization.Encoding.PEM))
+    (tmp / "untrusted.pem").write_text(crypto.pem_of(certs[1:]))
+    result = subprocess.run(
+        ["openssl", "verify", "-CAfile", tmp / "root.pem", "-untrusted", tmp / "untrusted.pem", tmp / "leaf.pem"],
+        capture_output=True, text=True, check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+# --- tests ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("key_type", ["rsa2048", "ec256", "ec384"])
+def test_register_read_update(pebble: Pebble, key_type: str) -> None:
+    client = make_client(pebble, AccountKey.generate(key_type))  # type: ignore[arg-type]
+    assert client.directory.meta.terms_of_service
+    created = client.register(contact=["mailto:a@example.com"], terms_of_service_agreed=True)
+    assert created.created and created.account.status == AccountStatus.VALID
+    again = client.register(terms_of_service_agreed=True)
+    assert not again.created and again.url == created.url
+    found = make_client(pebble, client.key).find_account()
+    assert found.url == created.url
+    updated = client.update_account(contact=["mailto:b@example.com"])
+    assert updated.account.contact == ("mailto:b@example.com",)
+    assert client.get_account().account.contact == ("mailto:b@example.com",)
+
+
+def test_find_account_without_one(pebble: Pebble) -> None:
+    with pytest.raises(errors.AccountDoesNotExist) as caught:
+        make_client(pebble).find_account()
+    assert caught.value.status == 400
+
+
+def test_http01_two_names_verified_chain_and_revoke_by_account(pebble: Pebble, tmp_path: Path) -> None:
+    client = registered(pebble)
+    download, _ = issue(client, pebble, ["a.example.com", "b.example.com"], ChallengeType.HTTP_01, tmp_path)
+    leaf = crypto.split_pem_chain(download.default)[0]
+    assert {i.value for i in crypto.certificate_names(leaf)} == {"a.example.com", "b.example.com"}
+    openssl_verify(download.default, pebble.roots_pem(), tmp_path)
+    client.revoke(leaf, reason=4)
+    with pytest.raises(errors.ProblemError) as caught:
+        client.revoke(leaf, reason=4)
+    assert caught.value.problem.short_type == "alreadyRevoked"
+
+
+def test_tls_alpn01_and_revoke_by_certificate_key(pebble: Pebble, tmp_path: Path) -> None:
+    client = registered(pebble)
+    download, key = issue(client, pebble, ["alpn.example.com"], ChallengeType.TLS_ALPN_01, tmp_path)
+    leaf = crypto.split_pem_chain(download.default)[0]
+    openssl_verify(download.default, pebble.roots_pem(), tmp_path)
+    stranger = make_client(pebble)  # no account: the certificate key signs with jwk
+    stranger.revoke(leaf, reason=1, certificate_key=key)
+    with pytest.raises(errors.ProblemError) as caught:
+        client.revoke(leaf)
+    assert caught.value.problem.short_type == "alreadyRevoked"
+
+
+def test_dns01_and_ip_identifier_via_http01(pebble: Pebble, tmp_path: Path) -> None:
+    client = registered(pebble, "rsa2048")
+    download, _ = issue(client, pebble, ["dns.example.com"], ChallengeType.DNS_01, tmp_path)
+    openssl_verify(download.default, pebble.roots_pem(), tmp_path)
+    download, _ = issue(client, pebble, ["127.0.0.1"], ChallengeType.HTTP_01, tmp_path)
+    leaf = crypto.split_pem_chain(download.default)[0]
+    assert crypto.certificate_names(leaf) == (Identifier.ip("127.0.0.1"),)
+
+
+def test_key_rollover_orders_list_and_deactivate(pebble: Pebble, tmp_path: Path) -> None:
+    client = registered(pebble)
+    old_key = client.key
+    order = client.new_order([Identifier.dns("roll.example.com")])
+    new_key = AccountKey.generate("ec384")
+    client.change_key(new_key)
+    assert client.key is new_key
+    assert make_client(pebble, new_key).find_account().url == client.account_url
+    with pytest.raises(errors.AccountDoesNotExist):
+        make_client(pebble, old_key).find_account()
+    assert order.url in list(client.list_orders())
+    # authorization deactivation, then account deactivation
+    authz = client.authorizations(order)[0]
+    assert client.deactivate_authorization(authz.url).authorization.status == AuthorizationStatus.DEACTIVATED
+    assert client.deactivate_account().account.status == AccountStatus.DEACTIVATED
+    with pytest.raises(errors.ProblemError) as caught:
+        client.get_account()
+    assert caught.value.problem.short_type == "unauthorized"
+
+
+def test_orders_list_follows_next_links(pebble: Pebble) -> None:
+    client = registered(pebble)
+    urls = {client.new_order([Identifier.dns(f"page{i}.example.com")]).url for i in range(7)}
+    assert urls <= set(client.list_orders())  # Pebble pages orders three at a time
+
+
+def test_failed_challenge_is_a_typed_error(pebble: Pebble) -> None:
+    client = registered(pebble)
+    order = client.new_order([Identifier.dns("nothing-listens.example.com")])
+    authz = client.authorizations(order)[0]
+    challenge = next(c for c in authz.authorization.challenges if c.type == ChallengeType.HTTP_01)
+    client.answer_challenge(challenge)
+    with pytest.raises(errors.ResourceFailed) as caught:
+        client.wait_for_authorization(authz.url, deadline=time.monotonic() + DEADLINE)
+    assert caught.value.problem is not None and caught.value.problem.short_type == "connection"
+    assert "nothing-listens.example.com" in str(caught.value)
+
+
+def test_finalize_with_wrong_names_is_bad_csr(pebble: Pebble, tmp_path: Path) -> None:
+    client = registered(pebble)
+    identifiers = [Identifier.dns("csr.example.com")]
+    order = client.new_order(identifiers)
+    solve_order(client, order, pebble, ChallengeType.HTTP_01, tmp_path)
+    order = client.wait_for_order(order.url, deadline=time.monotonic() + DEADLINE)
+    csr = crypto.make_csr(crypto.generate_private_key("ec256"), [Identifier.dns("other.example.com")])
+    with pytest.raises(errors.ProblemError) as caught:
+        client.finalize(order, csr, deadline=time.monotonic() + DEADLINE)
+    assert caught.value.problem.short_type in ("badCSR", "unauthorized")
+
+
+def test_external_account_binding(eab_pebble: Pebble) -> None:
+    client = make_client(eab_pebble)
+    assert client.directory.meta.external_account_required
+    with pytest.raises(errors.ProblemError) as caught:
+        client.register(terms_of_service_agreed=True)
+    assert caught.value.problem.short_type == "externalAccountRequired"
+    kid, hmac_key = next(iter(eab_pebble.eab_keys.items()))
+    binding = ExternalAccountBinding.from_base64url(kid, hmac_key)
+    assert client.register(terms_of_service_agreed=True, external_account_binding=binding).created
+    wrong = ExternalAccountBinding.from_base64url(kid, "A" * 64)
+    with pytest.raises(errors.ProblemError):
+        make_client(eab_pebble).register(terms_of_service_agreed=True, external_account_binding=wrong)
+
+
+@pytest.mark.parametrize("env_bundle", [True, False])
+def test_trust_anchor_wins_over_environment(pebble: Pebble, monkeypatch: pytest.MonkeyPatch, env_bundle: bool) -> None:
+    """REQUESTS_CA_BUNDLE and friends must not replace the CA's own trust anchor, set or unset."""
+    for name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "SSL_CERT_FILE"):
+        if env_bundle:
+            monkeypatch.setenv(name, "/etc/ssl/certs/ca-certificates.crt")
+        else:
+            monkeypatch.delenv(name, raising=False)
+    assert make_client(pebble).directory.new_order.startswith("https://127.0.0.1")
+
+
+def test_untrusted_server_is_a_network_error(pebble: Pebble) -> None:
+    client = AcmeClient(pebble.directory_url, AccountKey.generate(), verify=True)
+    with pytest.raises(errors.NetworkError) as caught:
+        client.directory  # noqa: B018
+    assert pebble.directory_url in str(caught.value)
+
+
+def test_many_signed_requests_survive_bad_nonces(pebble: Pebble) -> None:
+    """60 signed requests at Pebble's 5 % bad-nonce rate: some are rejected, none fail."""
+    client = registered(pebble)
+    for _ in range(60):
+        client.get_account()
