@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
-import enum
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
