@@ -46,6 +46,7 @@ __all__ = [
     "Profile",
     "RegistrationAuthority",
     "StorageAuthority",
+    "TermsOfService",
     "ValidationAuthority",
     "ValidationReporter",
     "ValidationRequest",
@@ -65,6 +66,8 @@ class CAError(Exception):
         subproblems: Sequence[Problem] = (),
         headers: Mapping[str, str] | None = None,
         links: Sequence[tuple[str, str]] = (),
+        account_id: int | None = None,
+        instance: str | None = None,
     ) -> None:
         self.problem_type = problem_type
         self.detail = detail
@@ -72,14 +75,36 @@ class CAError(Exception):
         self.subproblems = tuple(subproblems)
         self.headers = dict(headers or {})
         self.links = tuple(links)  # (url, rel), e.g. the terms for userActionRequired
+        # The account a 409 conflict points at (keyChange to a key in use, RFC 8555 §7.3.5):
+        # the WFE answers with its URL in ``Location``.
+        self.account_id = account_id
+        self.instance = instance  # userActionRequired: the page the user must visit (RFC 8555 §7.3.3)
         super().__init__(f"{problem_type}: {detail}")
 
     def problem(self) -> Problem:
-        return Problem.acme(self.problem_type, self.detail, self.status, subproblems=self.subproblems)
+        return Problem.acme(
+            self.problem_type, self.detail, self.status, subproblems=self.subproblems, instance=self.instance
+        )
 
 
 def utcnow() -> datetime.datetime:
     return datetime.datetime.now(datetime.UTC)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class TermsOfService:
+    """The terms document (directory ``meta.termsOfService``, RFC 8555 §7.1.1) and its version.
+
+    ``version`` is a string or a callable giving the current one (e.g. a hash of the served file),
+    so that a changed document is seen without a restart: accounts that agreed to another version
+    get ``userActionRequired`` (RFC 8555 §7.3.3) until they agree again.
+    """
+
+    url: str
+    version: str | Callable[[], str]
+
+    def current_version(self) -> str:
+        return self.version() if callable(self.version) else self.version
 
 
 # --- records (what the SA stores) --------------------------------------------------------------
@@ -231,6 +256,10 @@ class StorageAuthority(Protocol):
     ) -> OrderRecord: ...
     def get_order(self, order_id: int) -> OrderRecord | None: ...
     def orders_of(self, account_id: int, *, offset: int, limit: int) -> tuple[list[int], bool]: ...
+    def orders_in_status(self, status: OrderStatus) -> list[OrderRecord]:
+        """Every order in ``status``; the RA's ``recover`` looks for orders left ``processing``."""
+        ...
+    def certificate_of_order(self, order_id: int) -> CertificateRecord | None: ...
     def set_order_status(
         self, order_id: int, status: OrderStatus, *, expect: OrderStatus | None = None,
         error: Problem | None = None, certificate_serial: str | None = None,
@@ -245,6 +274,9 @@ class StorageAuthority(Protocol):
     ) -> AuthorizationRecord | None: ...
     def set_authorization_status(self, authorization_id: int, status: AuthorizationStatus) -> AuthorizationRecord: ...
     def get_challenge(self, challenge_id: int) -> ChallengeRecord | None: ...
+    def challenges_in_status(self, status: ChallengeStatus) -> list[ChallengeRecord]:
+        """Every challenge in ``status``; ``recover`` resubmits the ``processing`` ones to the VA."""
+        ...
     def start_challenge(self, challenge_id: int, *, path: str | None, s: str | None) -> ChallengeRecord | None:
         """``pending`` -> ``processing`` (compare-and-set); ``None`` if it was not pending."""
         ...
@@ -260,7 +292,8 @@ class StorageAuthority(Protocol):
         ...
     def revoked_certificates(self, issuer_id: str) -> list[CertificateRecord]: ...
     def mark_replaced(self, ari_id: str, order_id: int) -> bool:
-        """``False`` when another order already replaces that certificate."""
+        """``False`` when another order that is not ``invalid`` already replaces that certificate
+        (RFC 9773 §5: an invalid replacement frees the certificate to be replaced again)."""
         ...
 
 
