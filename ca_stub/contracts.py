@@ -326,7 +326,10 @@ class PolicyAuthority(Protocol):
         """The named profile, or the default when ``name`` is None; ``CAError(invalidProfile)`` else."""
         ...
     def allowed_key(self, public_key: Any) -> None:
-        """``CAError(badPublicKey / badCSR)`` unless the key type and size are acceptable."""
+        """``CAError(badCSR)`` unless a CSR's key type and size may be certified."""
+        ...
+    def allowed_account_key(self, jwk: Mapping[str, Any]) -> None:
+        """``CAError(badPublicKey)`` unless the public JWK is an acceptable account key."""
         ...
 
 
