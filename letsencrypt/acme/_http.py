@@ -40,7 +40,8 @@ _PROBLEM_TYPES: dict[str, type[errors.ProblemError]] = {
 }
 
 _LINK = re.compile(r'<([^>]*)>((?:\s*;\s*[^;,"=\s]+\s*(?:=\s*(?:"[^"]*"|[^;,]*))?)*)')
-_LINK_REL = re.compile(r';\s*rel\s*=\s*(?:"([^"]*)"|([^;,\s]*))', re.IGNORECASE)
+# One link-param at a time, so that a quoted value ("a; rel=x, b") is never read as a param.
+_LINK_PARAM = re.compile(r'\s*;\s*([^;,"=\s]+)\s*(?:=\s*(?:"([^"]*)"|([^;,]*)))?')
 
 
 class HttpTransport:
@@ -116,8 +117,10 @@ def links(response: requests.Response) -> dict[str, list[str]]:
     for header in _header_values(response, "Link"):
         for match in _LINK.finditer(header):
             target, params = match.group(1), match.group(2)
-            for rel_match in _LINK_REL.finditer(params):
-                for rel in (rel_match.group(1) or rel_match.group(2) or "").split():
+            for name, quoted, token in _LINK_PARAM.findall(params):
+                if name.lower() != "rel":
+                    continue
+                for rel in (quoted or token).split():
                     out.setdefault(rel.lower(), []).append(urljoin(response.url or "", target))
     return out
 
@@ -142,7 +145,7 @@ def problem_error(response: requests.Response, url: str) -> errors.ProblemError 
         if not isinstance(document, Mapping) or "type" not in document:
             return None
         problem = Problem.from_json(document)
-    except (ValueError, UnicodeDecodeError, errors.MessageError):
+    except (ValueError, UnicodeDecodeError, RecursionError, errors.MessageError):  # too deep: not a problem
         return None
     cls = _PROBLEM_TYPES.get(problem.short_type, errors.ProblemError)
     if cls is errors.UserActionRequired:
@@ -183,7 +186,7 @@ def json_body(response: requests.Response, url: str) -> Any:
         )
     try:
         return json.loads(response.content)
-    except (ValueError, UnicodeDecodeError) as err:
+    except (ValueError, UnicodeDecodeError, RecursionError) as err:  # RecursionError: nested too deep
         raise errors.UnexpectedResponse(
             f"invalid JSON from {url} (HTTP {response.status_code}): {err}",
             url=url,
