@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any, Protocol
 
 from letsencrypt.acme.messages import (
@@ -255,11 +255,27 @@ class StorageAuthority(Protocol):
         reused_authorization_ids: Sequence[int], new_authorizations: Sequence[NewAuthorization],
     ) -> OrderRecord: ...
     def get_order(self, order_id: int) -> OrderRecord | None: ...
-    def orders_of(self, account_id: int, *, offset: int, limit: int) -> tuple[list[int], bool]: ...
+    def orders_of(
+        self, account_id: int, *, offset: int, limit: int, statuses: Collection[OrderStatus] | None = None
+    ) -> tuple[list[int], bool]:
+        """A page of the account's order ids, oldest first, and whether more follow; ``statuses``
+        keeps only orders in those."""
+        ...
     def orders_in_status(self, status: OrderStatus) -> list[OrderRecord]:
         """Every order in ``status``; the RA's ``recover`` looks for orders left ``processing``."""
         ...
     def certificate_of_order(self, order_id: int) -> CertificateRecord | None: ...
+    def authorizations_of_order(self, order_id: int) -> list[AuthorizationRecord]:
+        """The order's authorizations with their challenges, in the order's order."""
+        ...
+    def finish_order(self, order_id: int, certificate: CertificateRecord) -> OrderRecord | None:
+        """Store the certificate and set the order ``processing`` -> ``valid`` with it, in one
+        transaction; ``None`` (nothing stored) when the order was not processing."""
+        ...
+    def expire_stale(self, now: datetime.datetime) -> tuple[int, int]:
+        """Pending/valid authorizations past expiry -> expired, pending/ready orders -> invalid;
+        returns how many of each changed."""
+        ...
     def set_order_status(
         self, order_id: int, status: OrderStatus, *, expect: OrderStatus | None = None,
         error: Problem | None = None, certificate_serial: str | None = None,
@@ -280,8 +296,11 @@ class StorageAuthority(Protocol):
     def start_challenge(self, challenge_id: int, *, path: str | None, s: str | None) -> ChallengeRecord | None:
         """``pending`` -> ``processing`` (compare-and-set); ``None`` if it was not pending."""
         ...
-    def finish_challenge(self, result: ValidationResult, now: datetime.datetime) -> AuthorizationRecord:
-        """Record the VA's result on the challenge and its authorization, in one transaction."""
+    def finish_challenge(
+        self, result: ValidationResult, now: datetime.datetime, *, expires: datetime.datetime | None = None
+    ) -> AuthorizationRecord:
+        """Record the VA's result on the challenge and its authorization, in one transaction; a
+        pending authorization follows the challenge (valid, with expiry ``expires`` if given, or invalid)."""
         ...
 
     def add_certificate(self, record: CertificateRecord) -> None: ...
@@ -295,6 +314,11 @@ class StorageAuthority(Protocol):
         """``False`` when another order that is not ``invalid`` already replaces that certificate
         (RFC 9773 §5: an invalid replacement frees the certificate to be replaced again)."""
         ...
+
+    def counts(self) -> dict[str, int]:
+        """Rows per table (tests: a refused request changes nothing)."""
+        ...
+    def close(self) -> None: ...
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
