@@ -21,7 +21,9 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import hashlib
 from collections.abc import Callable, Collection, Mapping, Sequence
+from pathlib import Path
 from typing import Any, Protocol
 
 from letsencrypt.acme.messages import (
@@ -105,6 +107,19 @@ class TermsOfService:
 
     def current_version(self) -> str:
         return self.version() if callable(self.version) else self.version
+
+    @classmethod
+    def from_file(cls, url: str, path: Path) -> TermsOfService:
+        """Terms served from ``path``; the version is the SHA-256 of the file, read when asked, so
+        editing the document makes it a new version (an unreadable file reads as version "")."""
+
+        def version() -> str:
+            try:
+                return hashlib.sha256(path.read_bytes()).hexdigest()
+            except OSError:
+                return ""
+
+        return cls(url, version)
 
 
 # --- records (what the SA stores) --------------------------------------------------------------
