@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import time
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urljoin
@@ -30,6 +31,7 @@ __all__ = ["USER_AGENT", "HttpTransport", "check_response", "json_body", "links"
 logger = logging.getLogger(__name__)
 
 VERSION = "0.1.0"
+MAX_RESPONSE = 16 * 2**20  # a certificate chain or order list is kilobytes; a bigger answer is not ACME
 USER_AGENT = f"letsencrypt-acme/{VERSION} python-requests/{requests.__version__}"
 
 _PROBLEM_TYPES: dict[str, type[errors.ProblemError]] = {
@@ -75,11 +77,14 @@ class HttpTransport:
             headers["Content-Type"] = content_type
         if accept:
             headers["Accept"] = accept
+        started = time.monotonic()
         try:
             response = self.session.request(
                 method, url, data=body, headers=headers, timeout=self.timeout, verify=self.verify,
-                allow_redirects=False,
+                allow_redirects=False, stream=True,
             )
+            with response:
+                response._content = self._read_body(response, method, url, started)
         except requests.exceptions.Timeout as err:
             raise errors.NetworkError(f"{method} {url}: no answer within {self.timeout:g} s", url=url) from err
         except requests.exceptions.SSLError as err:
@@ -90,6 +95,23 @@ class HttpTransport:
             raise errors.NetworkError(f"{method} {url}: {_root_cause(err)}", url=url) from err
         logger.debug("%s %s -> %s %s", method, url, response.status_code, response.headers.get("Content-Type"))
         return response
+
+    def _read_body(self, response: requests.Response, method: str, url: str, started: float) -> bytes:
+        """The whole body, within ``timeout`` in total (a trickling server cannot stall us) and
+        at most ``MAX_RESPONSE`` bytes."""
+        chunks: list[bytes] = []
+        size = 0
+        for chunk in response.iter_content(64 * 1024):
+            chunks.append(chunk)
+            size += len(chunk)
+            if size > MAX_RESPONSE:
+                raise errors.UnexpectedResponse(
+                    f"{method} {url}: the answer is over {MAX_RESPONSE // 2**20} MiB", url=url,
+                    status=response.status_code,
+                )
+            if time.monotonic() - started > self.timeout:
+                raise errors.NetworkError(f"{method} {url}: the answer took over {self.timeout:g} s", url=url)
+        return b"".join(chunks)
 
     def close(self) -> None:
         self.session.close()

@@ -18,6 +18,7 @@ import datetime
 import itertools
 import json
 import socket
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
@@ -874,3 +875,35 @@ def test_links(server: ScriptedServer, headers: list[tuple[str, str]], expected:
         transport.close()
     want = {rel: [url.format(base=server.base_url) for url in urls] for rel, urls in expected.items()}
     assert links(response) == want
+
+
+def test_trickling_server_is_cut_off_at_the_timeout() -> None:
+    """A server that sends one byte every 0.2 s never trips a per-read timeout; the total one wins."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    stop = threading.Event()
+
+    def trickle() -> None:
+        conn, _ = listener.accept()
+        with conn:
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n")
+            while not stop.is_set():
+                try:
+                    conn.sendall(b" ")
+                except OSError:
+                    return
+                time.sleep(0.2)
+
+    thread = threading.Thread(target=trickle, daemon=True)
+    thread.start()
+    client = AcmeClient(f"http://127.0.0.1:{port}/dir", AccountKey.generate(), timeout=1.0)
+    started = time.monotonic()
+    try:
+        with pytest.raises(errors.NetworkError) as caught:
+            _ = client.directory
+    finally:
+        stop.set()
+        thread.join(5)
+        listener.close()
+    assert time.monotonic() - started < 2.5
+    assert "took over 1 s" in str(caught.value)
