@@ -21,6 +21,7 @@ from typing import Any
 from urllib.parse import urljoin
 
 import requests
+import urllib3
 
 from letsencrypt.acme import errors
 from letsencrypt.acme.ari import parse_retry_after
@@ -85,13 +86,13 @@ class HttpTransport:
             )
             with response:
                 response._content = self._read_body(response, method, url, started)
-        except requests.exceptions.Timeout as err:
+        except (requests.exceptions.Timeout, urllib3.exceptions.TimeoutError) as err:
             raise errors.NetworkError(f"{method} {url}: no answer within {self.timeout:g} s", url=url) from err
         except requests.exceptions.SSLError as err:
             raise errors.NetworkError(
                 f"{method} {url}: TLS failure ({_root_cause(err)}); is the CA's trust anchor right?", url=url
             ) from err
-        except requests.exceptions.RequestException as err:
+        except (requests.exceptions.RequestException, urllib3.exceptions.HTTPError) as err:
             raise errors.NetworkError(f"{method} {url}: {_root_cause(err)}", url=url) from err
         logger.debug("%s %s -> %s %s", method, url, response.status_code, response.headers.get("Content-Type"))
         return response
@@ -101,7 +102,7 @@ class HttpTransport:
         at most ``MAX_RESPONSE`` bytes."""
         chunks: list[bytes] = []
         size = 0
-        for chunk in response.iter_content(64 * 1024):
+        while chunk := response.raw.read1(64 * 1024, decode_content=True):  # returns what has arrived
             chunks.append(chunk)
             size += len(chunk)
             if size > MAX_RESPONSE:
