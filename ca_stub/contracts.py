@@ -36,13 +36,18 @@ from letsencrypt.acme.messages import (
 )
 
 __all__ = [
+    "CA_MANIFEST_NAME",
+    "CA_MANIFEST_VERSION",
     "AccountRecord",
     "AuthorizationRecord",
     "CAError",
+    "CAManifest",
     "CertificateAuthority",
     "CertificateRecord",
     "ChallengeRecord",
     "IssuedCertificate",
+    "ManifestIssuer",
+    "ManifestRoot",
     "OrderRecord",
     "PolicyAuthority",
     "Profile",
@@ -444,3 +449,69 @@ class RegistrationAuthority(Protocol):
     def revoked_certificates(self, issuer_id: str) -> list[CertificateRecord]:
         """What the CRL of ``issuer_id`` lists."""
         ...
+
+
+# --- the CA's key material on disk (written by ca_stub.ceremony, read by ca_stub.ca) -----------
+
+CA_MANIFEST_NAME = "ca.json"  # in the data directory
+CA_MANIFEST_VERSION = 1
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ManifestRoot:
+    """A root certificate. Its private key is never named here: the ceremony keeps it offline."""
+
+    id: str  # "x1"
+    name: str  # subject CN
+    key_type: str  # display form, "RSA 4096" / "ECDSA P-384"
+    certificate: str  # PEM, path relative to the data directory
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ManifestIssuer:
+    """An intermediate that signs leaves, OCSP responses and CRLs.
+
+    ``chains[i]`` leads to ``roots[i]`` of the manifest: PEM paths, this issuer's own certificate
+    first, the root excluded. All of them carry the same subject and key, so a leaf signed once
+    verifies under every chain (alternate chains, RFC 8555 §7.4.2).
+    """
+
+    id: str  # "r1", also the CRL path segment: [A-Za-z0-9_-]+
+    name: str
+    key_type: str
+    key: str  # PEM private key, path relative to the data directory
+    chains: tuple[tuple[str, ...], ...]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class CAManifest:
+    """``ca.json``: what the ceremony made; roots and every issuer's chains, default hierarchy first."""
+
+    roots: tuple[ManifestRoot, ...]
+    issuers: tuple[ManifestIssuer, ...]
+    created: str  # RFC 3339
+    version: int = CA_MANIFEST_VERSION
+
+    def to_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_json(cls, data: Any) -> CAManifest:
+        """``ValueError`` naming the field when ``data`` is not a version-1 manifest."""
+        try:
+            if data["version"] != CA_MANIFEST_VERSION:
+                raise ValueError(f"unsupported CA manifest version {data['version']!r}")
+            roots = tuple(ManifestRoot(**{k: str(v) for k, v in root.items()}) for root in data["roots"])
+            issuers = tuple(
+                ManifestIssuer(
+                    id=str(item["id"]), name=str(item["name"]), key_type=str(item["key_type"]),
+                    key=str(item["key"]), chains=tuple(tuple(str(p) for p in chain) for chain in item["chains"]),
+                )
+                for item in data["issuers"]
+            )
+            manifest = cls(roots=roots, issuers=issuers, created=str(data["created"]))
+        except (KeyError, TypeError, AttributeError) as err:
+            raise ValueError(f"not a CA manifest: {err!r}") from err
+        if not roots or any(len(issuer.chains) != len(roots) for issuer in issuers):
+            raise ValueError("CA manifest: every issuer needs one chain per root")
+        return manifest
