@@ -5,11 +5,12 @@ Each issuer answers for its own certificates and signs the response with its own
 itself by key hash. The HTTP transport (GET with the base64 request in the path, POST with the
 DER body, RFC 6960 Appendix A.1) belongs to the WFE.
 
-Outcomes: a request that does not parse -> ``malformedRequest``; more than one CertID or an issuer
-that is not one of ours -> ``unauthorized`` (§2.3: "the responder is not authorized to answer
-for this certificate"); else a signed ``successful`` response whose single status is ``good``,
-``revoked`` (time, reason) or ``unknown`` (a serial we never issued under that issuer). A nonce
-in the request (RFC 8954) is echoed.
+Outcomes: a request that does not parse -> ``malformedRequest``; more than one CertID (which this
+responder does not answer: clients send one) or an issuer that is not one of ours ->
+``unauthorized`` (§2.3: the server "is not capable of responding authoritatively"); else a
+signed ``successful`` response whose single status is ``good``, ``revoked`` (time, reason) or
+``unknown`` (a serial we never issued under that issuer). A nonce in the request (RFC 8954) is
+echoed.
 
 Imports: stdlib, cryptography, ``ca_stub.contracts``, this package.
 """
@@ -51,6 +52,9 @@ def ocsp_response(
         request = ocsp.load_der_ocsp_request(request_der)
         algorithm = request.hash_algorithm
         name_hash, key_hash, serial = request.issuer_name_hash, request.issuer_key_hash, request.serial_number
+    except NotImplementedError as err:  # cryptography parses one CertID per request only
+        logger.info("OCSP request with several CertIDs refused: %s", err)
+        return _unsuccessful(ocsp.OCSPResponseStatus.UNAUTHORIZED)
     except (ValueError, UnsupportedAlgorithm) as err:
         logger.info("malformed OCSP request (%d bytes): %s", len(request_der), err)
         return _unsuccessful(ocsp.OCSPResponseStatus.MALFORMED_REQUEST)

@@ -160,6 +160,29 @@ def test_ocsp_foreign_issuer_is_unauthorized(ca: SigningCA, tmp_path: Path) -> N
     assert response.response_status == ocsp.OCSPResponseStatus.UNAUTHORIZED
 
 
+def _der(tag: int, content: bytes) -> bytes:
+    length = len(content)
+    size = (length.bit_length() + 7) // 8
+    encoded = bytes([length]) if length < 128 else bytes([0x80 | size]) + length.to_bytes(size, "big")  # DER: minimal
+    return bytes([tag]) + encoded + content
+
+
+def _der_content(data: bytes) -> bytes:
+    if data[1] < 128:
+        return data[2 : 2 + data[1]]
+    size = data[1] & 0x7F
+    return data[2 + size : 2 + size + int.from_bytes(data[2 : 2 + size], "big")]
+
+
+def test_ocsp_several_cert_ids_are_unauthorized(ca: SigningCA) -> None:
+    """RFC 6960 allows a list of CertIDs; this responder answers one (as clients send) and says so."""
+    record = _record(ca)
+    single = _der_content(_der_content(_der_content(_request(record))))  # OCSPRequest.tbsRequest.requestList
+    double = _der(0x30, _der(0x30, _der(0x30, single + single)))
+    response = _answer(ca, double, record)
+    assert response.response_status == ocsp.OCSPResponseStatus.UNAUTHORIZED
+
+
 @pytest.mark.parametrize("algorithm", [hashes.SHA256(), hashes.SHA384(), hashes.SHA512()])
 def test_ocsp_other_cert_id_hashes(ca: SigningCA, algorithm: hashes.HashAlgorithm) -> None:
     record = _record(ca)
