@@ -71,7 +71,6 @@ class WFEConfig:
     caa_identities: tuple[str, ...] = ("ca-stub.invalid",)
     external_account_required: bool = False
     bad_nonce_rate: float = 0.0  # percent, Pebble's PEBBLE_WFE_NONCEREJECT
-    orders_per_page: int = 3
     poll_retry_after: int | None = None  # seconds sent as Retry-After on pending resources
     profiles: Mapping[str, str] = dataclasses.field(default_factory=dict)
 
@@ -166,6 +165,8 @@ class WebFrontEnd:
         response = json_response(problem.to_json(), err.status, "application/problem+json")
         for name, value in err.headers.items():
             response.header(name, value)
+        if err.account_id is not None and "Location" not in err.headers:
+            response.header("Location", self.url(f"/acme/acct/{err.account_id}"))  # keyChange 409, §7.3.5
         for url, rel in err.links:
             response.link(url, rel)
         return response

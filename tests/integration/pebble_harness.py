@@ -116,7 +116,6 @@ def start_pebble(workdir: Path, *, eab_keys: Mapping[str, str] | None = None) ->
     identity = make_tls_identity(workdir, (LOOPBACK, "localhost"), prefix="pebble-api")
     api_port, management_port = free_port(), free_port()
     http_port, tls_port = free_port(), free_port()
-    dns_port, challtestsrv_port = free_port(udp=True), free_port()
 
     settings: dict[str, object] = {
         "listenAddress": f"{LOOPBACK}:{api_port}",
@@ -133,34 +132,12 @@ def start_pebble(workdir: Path, *, eab_keys: Mapping[str, str] | None = None) ->
     config = workdir / "pebble-config.json"
     _write_config(config, settings)
 
-    challtestsrv_argv = [
-        CHALLTESTSRV,
-        "-defaultIPv4",
-        LOOPBACK,
-        "-defaultIPv6",
-        "",
-        "-dns01",
-        f"{LOOPBACK}:{dns_port}",
-        "-http01",
-        "",
-        "-https01",
-        "",
-        "-tlsalpn01",
-        "",
-        "-management",
-        f"{LOOPBACK}:{challtestsrv_port}",
-    ]
-    pebble_argv = [PEBBLE, "-config", str(config), "-dnsserver", f"{LOOPBACK}:{dns_port}"]
-    pebble_env = {**os.environ, "PEBBLE_VA_NOSLEEP": "1"}
 
     with contextlib.ExitStack() as stack:
-        challtestsrv = stack.enter_context(
-            ManagedProcess(challtestsrv_argv, workdir / "challtestsrv.log", cwd=workdir)
-        )
-        challtestsrv_url = f"http://{LOOPBACK}:{challtestsrv_port}"
-        # Any HTTP answer (404 on /) means the management API is up; the DNS server starts first.
-        wait_for_http(challtestsrv_url + "/", deadline=STARTUP_DEADLINE, process=challtestsrv)
+        challtestsrv_url, dns_port = stack.enter_context(start_challtestsrv(workdir))
 
+        pebble_argv = [PEBBLE, "-config", str(config), "-dnsserver", f"{LOOPBACK}:{dns_port}"]
+        pebble_env = {**os.environ, "PEBBLE_VA_NOSLEEP": "1"}
         pebble = stack.enter_context(
             ManagedProcess(pebble_argv, workdir / "pebble.log", env=pebble_env, cwd=workdir)
         )
@@ -191,3 +168,35 @@ def start_pebble(workdir: Path, *, eab_keys: Mapping[str, str] | None = None) ->
             eab_keys=dict(eab_keys or {}),
             pebble_log=pebble.log_path,
         )
+
+
+@contextlib.contextmanager
+def start_challtestsrv(workdir: Path) -> Iterator[tuple[str, int]]:
+    """challtestsrv as a DNS server only (A: 127.0.0.1; TXT set through its management API).
+
+    Yields (management URL, DNS port); stopped by pid on exit.
+    """
+    workdir.mkdir(parents=True, exist_ok=True)
+    dns_port, challtestsrv_port = free_port(udp=True), free_port()
+    challtestsrv_argv = [
+        CHALLTESTSRV,
+        "-defaultIPv4",
+        LOOPBACK,
+        "-defaultIPv6",
+        "",
+        "-dns01",
+        f"{LOOPBACK}:{dns_port}",
+        "-http01",
+        "",
+        "-https01",
+        "",
+        "-tlsalpn01",
+        "",
+        "-management",
+        f"{LOOPBACK}:{challtestsrv_port}",
+    ]
+    with ManagedProcess(challtestsrv_argv, workdir / "challtestsrv.log", cwd=workdir) as challtestsrv:
+        challtestsrv_url = f"http://{LOOPBACK}:{challtestsrv_port}"
+        # Any HTTP answer (404 on /) means the management API is up; the DNS server starts first.
+        wait_for_http(challtestsrv_url + "/", deadline=STARTUP_DEADLINE, process=challtestsrv)
+        yield challtestsrv_url, dns_port

@@ -31,7 +31,7 @@ CHECKED_ROOTS = ("letsencrypt", "ca_stub", "plugins")
 FIRST_PARTY = frozenset({*CHECKED_ROOTS, "tests"})
 ACME_THIRD_PARTY = frozenset({"josepy", "requests", "cryptography", "urllib3"})
 PLUGIN_PARSERS = {"nginx": frozenset({"pyparsing"}), "apache": frozenset({"augeas"})}
-CA_COMPONENTS = frozenset({"wfe", "ra", "sa", "pa", "va", "ca"})
+CA_COMPONENTS = frozenset({"wfe", "ra", "sa", "pa", "va", "ca", "ceremony"})
 CA_WIRING = frozenset({"ca_stub.server", "ca_stub.cli"})
 STDLIB = frozenset(sys.stdlib_module_names)
 

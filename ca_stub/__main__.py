@@ -1,0 +1,5 @@
+"""``python -m ca_stub`` is ``ca-stub``."""
+
+from ca_stub.cli import main
+
+main()
