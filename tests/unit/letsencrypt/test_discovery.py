@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 import importlib.metadata
+import json
 import logging
 import sys
 import textwrap
+import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from plugin_fakes import make_context, make_task
 
+from letsencrypt.acme import challenges
 from letsencrypt.plugin_api import ENTRY_POINT_GROUP, Option, PluginError
 from letsencrypt.plugins import discovery
+
+EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "letsencrypt-dns-example"
 
 GOOD_PLUGIN = '''
 from letsencrypt.plugin_api import Option
@@ -48,7 +54,7 @@ def site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     monkeypatch.syspath_prepend(str(tmp_path))
     yield tmp_path
     for name in set(sys.modules) - before:
-        if name.startswith("thirdparty_"):
+        if name.startswith(("thirdparty_", "letsencrypt_dns_example")):
             del sys.modules[name]
 
 
@@ -217,3 +223,30 @@ def test_resolve_options_fills_defaults_and_converts_text() -> None:
         discovery.resolve_options("good", options, {"zone": "z", "colour": "red"})
     with pytest.raises(PluginError, match="expects int"):
         discovery.resolve_options("good", options, {"zone": "z", "ttl": "soon"})
+
+
+def test_the_documented_example_plugin_is_found_through_its_entry_point_and_works(
+    site: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """examples/letsencrypt-dns-example as an installer lays it out: its own pyproject's entry point."""
+    project = tomllib.loads((EXAMPLE / "pyproject.toml").read_text())
+    entry_points = project["project"]["entry-points"][ENTRY_POINT_GROUP]
+    assert entry_points == {"dns-example": "letsencrypt_dns_example:DnsExampleAuthenticator"}
+    install(site, project["project"]["name"], entry_points, {})
+    monkeypatch.syspath_prepend(str(EXAMPLE))
+    monkeypatch.delitem(sys.modules, "letsencrypt_dns_example", raising=False)
+
+    entry = discovery.discover().get("dns-example")
+    assert entry is not None and entry.is_authenticator and entry.distribution == "letsencrypt-dns-example"
+    flags = {option.flag(entry.name) for option in entry.options}
+    assert flags == {"--dns-example-zone-file", "--dns-example-propagation-seconds"}
+
+    zone = site / "zone.json"
+    options = discovery.resolve_options(entry.name, entry.options, {"zone-file": str(zone)})
+    plugin = entry.plugin_class(make_context(site, options))
+    plugin.prepare()
+    task = make_task("*.example.com", "dns-01")
+    assert plugin.perform([task]) == [{}]
+    challenges.check_dns01(json.loads(zone.read_text())[task.dns01_record_name], task.key_authorization)
+    plugin.cleanup([task])
+    assert json.loads(zone.read_text()) == {}
