@@ -1,0 +1,114 @@
+"""``letsencrypt``: the command line (certbot's subcommands and flags; ``run`` when none is given).
+
+Only this package talks to the user. Errors of the client (``LetsencryptError``), of plugins
+(``PluginError``) and of the protocol (``AcmeError``) become one message on stderr, the next step
+to try, and an exit code; a traceback only goes to the log file.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import click
+
+from letsencrypt.acme.errors import AcmeError
+from letsencrypt.errors import LetsencryptError
+from letsencrypt.plugin_api import PluginError
+
+__all__ = ["main"]
+
+logger = logging.getLogger(__name__)
+
+COMMANDS = (
+    "run", "certonly", "install", "renew", "revoke", "certificates", "delete", "register", "update_account",
+    "unregister", "show_account", "plugins", "rollback", "enhance",
+)
+VERSION = "0.1.0"
+
+
+class LetsencryptGroup(click.Group):
+    """certbot's grammar: the subcommand may come anywhere, and ``run`` is the default."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if any(arg in ("-h", "--help", "--version") for arg in args) and not any(a in self.commands for a in args):
+            return super().parse_args(ctx, args)
+        command = next((arg for arg in args if arg in self.commands), None)
+        if command is None:
+            args = ["run", *args]
+        else:
+            position = args.index(command)
+            args = [command, *args[:position], *args[position + 1:]]
+        ctx.meta["argv"] = list(args[1:])
+        return super().parse_args(ctx, args)
+
+
+def _report(err: BaseException) -> int:
+    if isinstance(err, LetsencryptError | PluginError):
+        message, hint, code = err.message, err.hint, getattr(err, "exit_code", 1)
+    else:
+        message, hint, code = str(err), "see the log file for the full exchange with the CA", 1
+    click.secho(f"Error: {message}", err=True, fg="red")
+    if hint:
+        click.echo(f"Hint: {hint}", err=True)
+    return int(code)
+
+
+def _build() -> click.Group:
+    from letsencrypt.cli import _account_cmds, _cert_cmds, _obtain_cmds, _plugin_cmds
+
+    group = LetsencryptGroup(name="letsencrypt", context_settings={"help_option_names": ["-h", "--help"],
+                                                                    "auto_envvar_prefix": "LETSENCRYPT"},
+                             help="Get TLS certificates from an ACME CA and install them on nginx or Apache.")
+    group.params.append(click.Option(["--version"], is_flag=True, expose_value=False, is_eager=True,
+                                     callback=_print_version, help="Show the version and exit."))
+    for module in (_obtain_cmds, _cert_cmds, _account_cmds, _plugin_cmds):
+        for command in module.commands():
+            group.add_command(command)
+    return group
+
+
+def _print_version(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    if value and not ctx.resilient_parsing:
+        click.echo(f"letsencrypt {VERSION}")
+        ctx.exit()
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    group = _build()
+    try:
+        group.main(args=list(argv) if argv is not None else sys.argv[1:], prog_name="letsencrypt",
+                   standalone_mode=False)
+    except click.exceptions.Exit as done:
+        sys.exit(done.exit_code)
+    except click.Abort:
+        click.echo("Aborted.", err=True)
+        sys.exit(130)
+    except click.ClickException as err:
+        err.show()
+        sys.exit(err.exit_code)
+    except (LetsencryptError, PluginError, AcmeError) as err:
+        logger.debug("command failed", exc_info=True)
+        sys.exit(_report(err))
+    except KeyboardInterrupt:
+        click.echo("Interrupted.", err=True)
+        sys.exit(130)
+
+
+def command(name: str, help_text: str) -> Callable[[Callable[..., Any]], click.Command]:
+    """A subcommand with the common flags and every plugin's flags."""
+    from letsencrypt.cli._options import common_options
+
+    def decorate(function: Callable[..., Any]) -> click.Command:
+        wrapped = common_options(function)
+        made = click.command(name, help=help_text, context_settings={"ignore_unknown_options": False})(
+            click.pass_context(wrapped)
+        )
+        from letsencrypt.cli._context import plugin_flags
+
+        made.params.extend(plugin_flags())
+        return made
+
+    return decorate

@@ -1,0 +1,7 @@
+"""(being written)."""
+
+import click
+
+
+def commands() -> list[click.Command]:
+    return []
