@@ -247,7 +247,8 @@ def _lineage(paths: Paths, name: str, names: Sequence[str]) -> Lineage:
     issuer = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "issuer")])
     cert = (
         x509.CertificateBuilder().subject_name(issuer).issuer_name(issuer).public_key(key.public_key())
-        .serial_number(x509.random_serial_number()).not_valid_before(NOW).not_valid_after(NOW + datetime.timedelta(days=90))
+        .serial_number(x509.random_serial_number()).not_valid_before(NOW)
+        .not_valid_after(NOW + datetime.timedelta(days=90))
         .add_extension(x509.SubjectAlternativeName([x509.DNSName(n) for n in names]), critical=False)
         .sign(key, hashes.SHA256())
     )
