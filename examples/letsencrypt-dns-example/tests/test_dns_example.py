@@ -1,8 +1,8 @@
 """Unit tests of the example plugin: fakes of the client's side, the plugin itself for real.
 
 Run from this directory after ``pip install -e '.[test]'``: ``pytest tests``. The end-to-end test
-(a certificate from a running ca_stub through this plugin) uses the ``letsencrypt.testing`` fixtures;
-docs/plugins.md shows it.
+(a certificate from a running ca_stub through this plugin) is ``test_end_to_end.py``: it uses the
+fixtures of the client's pytest plugin (``letsencrypt_cli``, ``dns_txt``), as docs/plugins.md shows.
 """
 
 from __future__ import annotations
