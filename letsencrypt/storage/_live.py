@@ -48,8 +48,8 @@ This directory contains the keys and certificates of the certificate "{name}".
                  only when the server asks for the certificate and the chain separately.
 
 WARNING: DO NOT MOVE OR RENAME THESE FILES! letsencrypt updates them in place on renewal:
-point your server configuration at /etc/letsencrypt/live/{name}/ (or your --config-dir) and
-they always hold one matching certificate and key.
+point your server configuration at {live}/ and they always hold one
+matching certificate and key.
 
 They are links into ../../archive/{name}/, through the hidden folder this directory links to;
 letsencrypt switches to a renewed certificate by replacing the link live/{name} in one step.
@@ -104,7 +104,7 @@ def build_generation(live_dir: Path, name: str, version: int) -> Path:
     folder.mkdir(mode=0o755)
     for kind in KINDS:
         os.symlink(f"../../archive/{name}/{kind}{version}.pem", folder / f"{kind}.pem")
-    (folder / "README").write_text(_README.format(name=name), encoding="utf-8")
+    (folder / "README").write_text(_README.format(name=name, live=(live_dir / name).absolute()), encoding="utf-8")
     fsync_dir(folder)
     return folder
 

@@ -36,25 +36,24 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
-import json
 import logging
 import os
 import re
 import shutil
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
 
 from letsencrypt.acme import MessageError, crypto
 from letsencrypt.errors import ConfigError, StorageError
 from letsencrypt.paths import Paths
-from letsencrypt.storage import _live
+from letsencrypt.storage import _journal, _live
 from letsencrypt.storage import renewal_config as _renewal
 from letsencrypt.storage._files import atomic_write, ensure_dir, fsync_dir, remove_temporaries
 from letsencrypt.storage._live import KINDS
+from letsencrypt.storage._material import material as checked_material
+from letsencrypt.storage._naming import RESERVED_NAMES, check_name, lineage_name_for, taken, unique_name
 from letsencrypt.storage.renewal_config import LineageFiles, RenewalConfig
 
 __all__ = [
@@ -73,79 +72,10 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 Step = Callable[[str], None]
-_JOURNAL = ".pending"
-_RESERVED = frozenset({"README"})
 
 
 def _no_step(_: str) -> None:
     """The production value of the ``_fail_at`` test seam."""
-
-
-def check_name(name: str) -> str:
-    """``name`` if it can name a lineage (a file name not starting with a dot); ``ConfigError`` if not."""
-    if not name or name.startswith(".") or any(c in name for c in "/\\\0\n") or name in _RESERVED or len(name) > 200:
-        raise ConfigError(
-            f"{name!r} cannot name a certificate",
-            hint="a --cert-name is a file name: no '/', not starting with '.', such as example.com",
-        )
-    return name
-
-
-def lineage_name_for(domains: Sequence[str]) -> str:
-    """certbot's default name: the first domain, without the ``*.`` of a wildcard."""
-    if not domains:
-        raise ConfigError("a certificate needs at least one domain", hint="give one with -d")
-    first = domains[0]
-    return check_name(first[2:] if first.startswith("*.") else first)
-
-
-def _taken(paths: Paths, name: str) -> bool:
-    live = paths.live(name)
-    return paths.renewal_conf(name).exists() or live.exists() or live.is_symlink() or paths.archive(name).exists()
-
-
-def unique_name(paths: Paths, base: str) -> str:
-    """``base`` if no lineage uses it, else certbot's next sibling name ``base-0001``, ``base-0002``, ...
-
-    The caller decides when a sibling is wanted; expanding a lineage's names reuses its name.
-    """
-    check_name(base)
-    if not _taken(paths, base):
-        return base
-    for count in range(1, 10000):
-        candidate = f"{base}-{count:04d}"
-        if not _taken(paths, candidate):
-            return candidate
-    raise StorageError(f"no free certificate name left for {base!r}", hint="delete unused certificates")
-
-
-def _as_bytes(data: str | bytes) -> bytes:
-    return data.encode("ascii") if isinstance(data, str) else data
-
-
-def _spki(key: Any) -> bytes:
-    der: bytes = key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
-    return der
-
-
-def _material(cert_pem: str | bytes, chain_pem: str | bytes, key_pem: bytes) -> dict[str, bytes]:
-    """The four archive files, checked: one certificate, a parseable chain, a key matching the certificate."""
-    cert_text = _as_bytes(cert_pem).decode("ascii", "replace")
-    chain_text = _as_bytes(chain_pem).decode("ascii", "replace")
-    try:
-        leaf = crypto.split_pem_chain(cert_text)
-        if len(leaf) != 1:
-            raise MessageError(f"cert_pem must hold the certificate alone, it holds {len(leaf)}")
-        if chain_text.strip():
-            crypto.split_pem_chain(chain_text)
-        key = crypto.load_private_key(key_pem)
-    except MessageError as err:
-        raise StorageError(f"refusing to store the certificate: {err}") from err
-    if _spki(leaf[0].public_key()) != _spki(key.public_key()):
-        raise StorageError("refusing to store the certificate: it does not match the private key")
-    cert_bytes = crypto.pem_of(leaf).encode("ascii")
-    chain_bytes = crypto.pem_of(crypto.split_pem_chain(chain_text)).encode("ascii") if chain_text.strip() else b""
-    return {"cert": cert_bytes, "chain": chain_bytes, "fullchain": cert_bytes + chain_bytes, "privkey": key_pem}
 
 
 class Lineage:
@@ -320,17 +250,21 @@ class Lineage:
         """A new lineage holding version 1; ``StorageError`` if ``name`` is taken (see ``unique_name``)."""
         lineage = cls(paths, name)
         lineage._recover()
-        if _taken(paths, name):
+        if taken(paths, name):
             raise StorageError(
                 f"a certificate named {name} already exists in {paths.config_dir}",
                 hint="renew or expand it with --cert-name, or choose another name",
             )
-        material = _material(cert_pem, chain_pem, key_pem)
-        for folder in (paths.archive_dir, paths.live_dir):
-            ensure_dir(folder, 0o700)
-        ensure_dir(paths.renewal_dir, 0o755)
-        _live.write_live_readme(paths.live_dir)
-        ensure_dir(lineage.archive_dir, 0o755)
+        material = checked_material(cert_pem, chain_pem, key_pem)
+        try:
+            for folder in (paths.archive_dir, paths.live_dir):
+                ensure_dir(folder, 0o700)
+            ensure_dir(paths.renewal_dir, 0o755)
+            _live.write_live_readme(paths.live_dir)
+            ensure_dir(lineage.archive_dir, 0o755)
+        except OSError as err:
+            raise StorageError(f"cannot create the folders of {name} in {paths.config_dir}: {err}",
+                               hint="run as root, or give a --config-dir you can write") from err
         lineage._save(1, material, renewal_config, creating=True, step=_fail_at or _no_step)
         logger.info("created certificate %s in %s", name, paths.config_dir)
         return lineage
@@ -353,7 +287,7 @@ class Lineage:
         current = self.current_version
         if key_pem is None:
             key_pem = self.archive_file("privkey", current).read_bytes()
-        material = _material(cert_pem, chain_pem, key_pem)
+        material = checked_material(cert_pem, chain_pem, key_pem)
         found = self._archive_versions().values()
         version = max(set.union(*found) | {current}) + 1
         self._save(version, material, renewal_config, creating=False, step=_fail_at or _no_step)
@@ -366,19 +300,24 @@ class Lineage:
         conf_text = None if config is None else _renewal.render(config, self.files)
         try:
             step("journal:writing")
-            self._write_journal({"version": version, "phase": "writing", "create": creating})
+            _journal.write(self.archive_dir, {"version": version, "phase": "writing", "create": creating})
             for kind in KINDS:
                 step(f"archive:{kind}")
                 mode = 0o600 if kind == "privkey" else 0o644
                 atomic_write(self.archive_file(kind, version), material[kind], mode=mode,
                              before_rename=step, label=f"archive:{kind}")
             step("journal:ready")
-            self._write_journal({"version": version, "phase": "ready", "create": creating, "renewal_conf": conf_text})
+            entry = {"version": version, "phase": "ready", "create": creating, "renewal_conf": conf_text}
+            _journal.write(self.archive_dir, entry)
         except OSError as err:
             self._recover()
             raise StorageError(f"cannot write version {version} of {self.name}: {err}",
                                hint="check free space and permissions of --config-dir") from err
-        self._commit(version, conf_text, step)
+        try:
+            self._commit(version, conf_text, step)
+        except OSError as err:  # the journal says "ready": the next run's recover() finishes the switch
+            raise StorageError(f"cannot make version {version} of {self.name} live: {err}",
+                               hint="fix the cause and run letsencrypt again; it finishes the switch") from err
         self._config = config if config is not None else self._config
 
     def _commit(self, version: int, conf_text: str | None, step: Step) -> None:
@@ -396,12 +335,9 @@ class Lineage:
         step("cleanup")
         _live.remove_generations(live_dir, self.name, keep=version)
         step("journal:remove")
-        (self.archive_dir / _JOURNAL).unlink(missing_ok=True)
+        _journal.remove(self.archive_dir)
         fsync_dir(self.archive_dir)
         self._config = None
-
-    def _write_journal(self, entry: dict[str, Any]) -> None:
-        atomic_write(self.archive_dir / _JOURNAL, json.dumps(entry).encode("utf-8"), mode=0o600, label="journal")
 
     def update_renewal_config(self, config: RenewalConfig) -> None:
         """Replace the renewal configuration (atomically, keeping the file's mode)."""
@@ -426,26 +362,10 @@ class Lineage:
 
     # --- recovery ----------------------------------------------------------------------------------
 
-    def _read_journal(self) -> dict[str, Any] | None:
-        path = self.archive_dir / _JOURNAL
-        try:
-            entry = json.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            return None
-        except (OSError, ValueError) as err:
-            logger.warning("ignoring the unreadable journal %s: %s", path, err)
-            path.unlink(missing_ok=True)
-            return None
-        if not isinstance(entry, dict) or not isinstance(entry.get("version"), int):
-            logger.warning("ignoring the malformed journal %s", path)
-            path.unlink(missing_ok=True)
-            return None
-        return entry
-
     def _recover(self) -> str | None:
         """Finish or undo an interrupted save of this lineage; what was done, or None."""
         remove_temporaries(self.archive_dir)
-        entry = self._read_journal()
+        entry = _journal.read(self.archive_dir)
         if entry is None:
             current = _live.live_generation(self.paths.live_dir, self.name)
             if current is not None:
@@ -455,7 +375,8 @@ class Lineage:
                 return f"{self.name}: removed an empty archive folder"
             return None
         version, conf_text = entry["version"], entry.get("renewal_conf")
-        if entry.get("phase") == "ready" and self._complete(version):
+        already_live = _live.live_generation(self.paths.live_dir, self.name) == version
+        if already_live or (entry.get("phase") == "ready" and self._complete(version)):
             self._commit(version, conf_text if isinstance(conf_text, str) else None, _no_step)
             logger.warning("recovered certificate %s: finished saving version %d", self.name, version)
             return f"{self.name}: finished saving version {version}"
@@ -474,7 +395,7 @@ class Lineage:
     def _complete(self, version: int) -> bool:
         try:
             files = {kind: self.archive_file(kind, version).read_bytes() for kind in KINDS}
-            _material(files["cert"], files["chain"], files["privkey"])
+            checked_material(files["cert"], files["chain"], files["privkey"])
         except (OSError, StorageError, UnicodeDecodeError) as err:
             logger.warning("version %d of %s is incomplete: %s", version, self.name, err)
             return False
@@ -482,12 +403,10 @@ class Lineage:
 
     def _roll_back(self, version: int, *, creating: bool) -> None:
         live_dir = self.paths.live_dir
-        if _live.live_generation(live_dir, self.name) == version:  # cannot happen before "ready"; be safe
-            self.live_dir.unlink()
         for kind in KINDS:
             self.archive_file(kind, version).unlink(missing_ok=True)
         _live.remove_generations(live_dir, self.name, keep=_live.live_generation(live_dir, self.name))
-        (self.archive_dir / _JOURNAL).unlink(missing_ok=True)
+        _journal.remove(self.archive_dir)
         if creating and not any(self.archive_dir.iterdir()):
             self.archive_dir.rmdir()
         elif self.archive_dir.is_dir():
@@ -518,7 +437,7 @@ def _candidate_names(paths: Paths) -> set[str]:
                      if entry.name.endswith(".conf") and not entry.name.startswith("."))
     if paths.live_dir.is_dir():
         names.update(entry.name for entry in paths.live_dir.iterdir()
-                     if not entry.name.startswith(".") and entry.name not in _RESERVED)
+                     if not entry.name.startswith(".") and entry.name not in RESERVED_NAMES)
     return names
 
 

@@ -1,0 +1,47 @@
+"""The four files of a lineage version, checked before anything is written.
+
+One certificate (the leaf alone: certbot's ``cert.pem``), a chain that parses (or none), and a key
+that matches the certificate, so that no version on disk can pair a certificate with a wrong key.
+
+Imports: the standard library, cryptography, ``letsencrypt.acme`` and ``letsencrypt.errors``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cryptography.hazmat.primitives import serialization
+
+from letsencrypt.acme import MessageError, crypto
+from letsencrypt.errors import StorageError
+
+__all__ = ["material"]
+
+
+def _as_bytes(data: str | bytes) -> bytes:
+    return data.encode("ascii") if isinstance(data, str) else data
+
+
+def _spki(key: Any) -> bytes:
+    der: bytes = key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    return der
+
+
+def material(cert_pem: str | bytes, chain_pem: str | bytes, key_pem: bytes) -> dict[str, bytes]:
+    """The four archive files, checked: one certificate, a parseable chain, a key matching the certificate."""
+    cert_text = _as_bytes(cert_pem).decode("ascii", "replace")
+    chain_text = _as_bytes(chain_pem).decode("ascii", "replace")
+    try:
+        leaf = crypto.split_pem_chain(cert_text)
+        if len(leaf) != 1:
+            raise MessageError(f"cert_pem must hold the certificate alone, it holds {len(leaf)}")
+        if chain_text.strip():
+            crypto.split_pem_chain(chain_text)
+        key = crypto.load_private_key(key_pem)
+    except MessageError as err:
+        raise StorageError(f"refusing to store the certificate: {err}") from err
+    if _spki(leaf[0].public_key()) != _spki(key.public_key()):
+        raise StorageError("refusing to store the certificate: it does not match the private key")
+    cert_bytes = crypto.pem_of(leaf).encode("ascii")
+    chain_bytes = crypto.pem_of(crypto.split_pem_chain(chain_text)).encode("ascii") if chain_text.strip() else b""
+    return {"cert": cert_bytes, "chain": chain_bytes, "fullchain": cert_bytes + chain_bytes, "privkey": key_pem}
