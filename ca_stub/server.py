@@ -163,8 +163,13 @@ class CAServer:
                 thread.join(0.5)
 
     def stop(self) -> None:
-        for server in [self._api] + ([self._management] if self._management else []):
-            server.stop()
+        # cheroot's stop waits for its accept loop (~0.5 s each): stop both listeners at once
+        stoppers = [threading.Thread(target=server.stop)
+                    for server in [self._api] + ([self._management] if self._management else [])]
+        for stopper in stoppers:
+            stopper.start()
+        for stopper in stoppers:
+            stopper.join(15)
         for thread in self._threads:
             thread.join(10)
         self.va.close()
