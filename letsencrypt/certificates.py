@@ -15,10 +15,11 @@ from collections.abc import Sequence
 import click
 from cryptography import x509
 
+from letsencrypt._crashpoints import storage_steps
 from letsencrypt.acme import crypto
 from letsencrypt.acme.ari import certificate_id
 from letsencrypt.acme.client import AcmeClient
-from letsencrypt.acme.errors import AcmeError, MessageError
+from letsencrypt.acme.errors import AcmeError, MessageError, UserActionRequired
 from letsencrypt.acme.messages import Identifier
 from letsencrypt.errors import ChallengeFailed, ConfigError, LetsencryptError
 from letsencrypt.issuance import IssuanceRequest, Obtained, obtain_certificate
@@ -118,8 +119,8 @@ def issue_for(
     )
     try:
         return obtain_certificate(client, authenticator, request, reporter)
-    except ChallengeFailed:
-        raise
+    except (ChallengeFailed, UserActionRequired):
+        raise  # UserActionRequired: ``accounts.with_terms_retry`` agrees to the new terms and asks again
     except AcmeError as err:
         raise LetsencryptError(f"getting the certificate for {', '.join(names)} failed: {err}",
                                hint=_hint_for(err)) from err
@@ -150,6 +151,6 @@ def save_obtained(
     key_pem = None if reused_key and choice.existing is not None else crypto.private_key_to_pem(key)
     if choice.existing is None:
         return Lineage.create(paths, choice.name, obtained.cert_pem, obtained.chain_pem,
-                              key_pem or crypto.private_key_to_pem(key), renewal)
-    choice.existing.save_successor(obtained.cert_pem, obtained.chain_pem, key_pem, renewal)
+                              key_pem or crypto.private_key_to_pem(key), renewal, _fail_at=storage_steps())
+    choice.existing.save_successor(obtained.cert_pem, obtained.chain_pem, key_pem, renewal, _fail_at=storage_steps())
     return choice.existing

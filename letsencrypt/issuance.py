@@ -19,6 +19,7 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 
+from letsencrypt._crashpoints import crash_point
 from letsencrypt.acme import challenges, crypto
 from letsencrypt.acme.client import AcmeClient, AuthorizationHandle, OrderHandle
 from letsencrypt.acme.errors import AcmeError, ResourceFailed
@@ -85,11 +86,14 @@ def obtain_certificate(
     deadline = clock() + request.timeout
     order = client.new_order(request.identifiers, profile=request.profile, replaces=request.replaces)
     logger.info("order %s for %s", order.url, ", ".join(i.value for i in request.identifiers))
+    crash_point("order-created")
     authorize(client, authenticator, order, request.preferred_challenges, reporter, deadline=deadline)
     order = client.wait_for_order(order.url, deadline=deadline)
     reporter.progress("finalizing the order")
     order = client.finalize(order, request.csr_der, deadline=deadline)
+    crash_point("finalized")
     download = client.download_certificate(order)
+    crash_point("downloaded")
     chosen = download.select(request.preferred_chain)
     certificates = crypto.split_pem_chain(chosen)
     leaf_pem = crypto.pem_of(certificates[:1])
@@ -130,6 +134,7 @@ def authorize(
                                   f"{len(tasks)} challenges", hint="this is a bug in that plugin")
         for task, payload in zip(tasks, payloads, strict=True):
             client.answer_challenge(task.challenge, payload)
+        crash_point("challenges-answered")
         _wait_all(client, pending, reporter, deadline)
     finally:
         try:
