@@ -283,7 +283,8 @@ def _lineage_of(runtime: Runtime, path: Path) -> Lineage | None:
     """The lineage whose live or archive folder holds ``path`` (as given or with links resolved)."""
     paths = runtime.paths
     for candidate in (path.absolute(), path.resolve()):
-        for base in (paths.live_dir, paths.archive_dir, paths.live_dir.resolve(), paths.archive_dir.resolve()):
+        for base in (paths.live_dir.absolute(), paths.archive_dir.absolute(), paths.live_dir.resolve(),
+                     paths.archive_dir.resolve()):
             if candidate.parent.parent == base and paths.renewal_conf(candidate.parent.name).is_file():
                 try:
                     return Lineage.open(paths, candidate.parent.name)

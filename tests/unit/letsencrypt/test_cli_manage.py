@@ -386,3 +386,18 @@ def test_rollback_needs_an_installer(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert code == 2
     code, _, err = run_main(tmp_path, capsys, "rollback")
     assert code == 1 and "no installer chosen" in err
+
+
+def test_revoke_by_path_finds_the_lineage_and_its_ca(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A --cert-path inside a lineage (relative paths too) is revoked with the lineage's CA and account."""
+    store(tmp_path, "a.test", ["a.test"])
+    monkeypatch.chdir(tmp_path)
+    for path in ("config/live/a.test/fullchain.pem", "config/archive/a.test/cert1.pem"):
+        try:
+            main(["revoke", "--cert-path", path, "--config-dir", "config", "--work-dir", "work", "--logs-dir", "logs",
+                  "-n"])
+        except SystemExit as done:
+            assert done.code == 1
+        assert f"Error: there is no account for {SERVER}" in capsys.readouterr().err  # not the default CA's
