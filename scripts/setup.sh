@@ -9,7 +9,7 @@ APT_PACKAGES=(
     python3 python3-venv python3-dev gcc pkg-config
     openssl ca-certificates
     libaugeas0 augeas-lenses libaugeas-dev
-    pebble
+    pebble lego
     nginx apache2
 )
 
@@ -44,4 +44,16 @@ if [ ! -e "$stamp" ]; then
     .venv/bin/python -m pip install -q -e '.[test]'
     rm -f .venv/.installed-*; touch "$stamp"
 fi
-echo "setup: ready (.venv/bin/python, $(.venv/bin/python --version))"
+# certbot from PyPI in a virtualenv of its own (not in .venv: it must not see or pin our packages),
+# for tests/integration/test_ca_stub_interop.py, which runs .venv-certbot/bin/certbot against ca_stub.
+CERTBOT_SPEC='certbot>=4,<6'
+if [ ! -x .venv-certbot/bin/python ]; then
+    "$PY" -m venv .venv-certbot
+fi
+certbot_stamp=.venv-certbot/.installed-$(printf '%s' "$CERTBOT_SPEC" | sha256sum | cut -c1-16)
+if [ ! -e "$certbot_stamp" ]; then
+    .venv-certbot/bin/python -m pip install -q --upgrade pip
+    .venv-certbot/bin/python -m pip install -q "$CERTBOT_SPEC"
+    rm -f .venv-certbot/.installed-*; touch "$certbot_stamp"
+fi
+echo "setup: ready (.venv/bin/python, $(.venv/bin/python --version); $(.venv-certbot/bin/certbot --version 2>&1))"
