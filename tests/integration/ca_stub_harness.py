@@ -15,7 +15,8 @@ from pathlib import Path
 
 from letsencrypt.testing import run_ca_stub
 
-from .pebble_harness import LOOPBACK, Pebble, start_challtestsrv
+from ._procs import LOOPBACK
+from .pebble_harness import Pebble, start_challtestsrv
 
 
 @contextlib.contextmanager
