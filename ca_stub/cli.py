@@ -93,11 +93,13 @@ def ceremony(data_dir: Path) -> None:
 @click.option("--terms", type=click.Path(dir_okay=False, path_type=Path),
               help="Terms of service document (default DATA/terms.txt). Editing it makes accounts agree again.")
 @click.option("--threads", type=click.IntRange(2, 512), default=32, show_default=True)
+@click.option("--retry-after", "poll_retry_after", type=click.IntRange(0, 3600), default=None,
+              help="Send Retry-After: SECONDS on pending orders and authorizations (default: none, as Pebble).")
 def serve(data_dir: Path, listen: str, tls_cert: Path | None, tls_key: Path | None, management: str | None,
           http_port: int, tls_port: int, resolve_all: str | None, dns_server: str | None,
           legacy_challenges: bool, bad_nonce_rate: float, validation_delay: float, authorization_reuse: int,
           eab_keys: tuple[str, ...], eab_required: bool, block_list: tuple[str, ...], terms: Path | None,
-          threads: int) -> None:
+          threads: int, poll_retry_after: int | None) -> None:
     """Serve the ACME API (and the management API) until interrupted."""
     from ca_stub.server import CAServer, ServeConfig
 
@@ -110,7 +112,7 @@ def serve(data_dir: Path, listen: str, tls_cert: Path | None, tls_key: Path | No
         dns_server=_host_port(dns_server, "--dns-server") if dns_server else None,
         legacy_challenges=legacy_challenges, bad_nonce_rate=bad_nonce_rate, validation_delay=validation_delay,
         authorization_reuse=authorization_reuse, eab_keys=_eab(eab_keys), eab_required=eab_required,
-        block_list=block_list, terms=terms, threads=threads,
+        block_list=block_list, terms=terms, threads=threads, poll_retry_after=poll_retry_after,
     )
     try:
         server = CAServer(config)

@@ -64,6 +64,7 @@ class ServeConfig:
     block_list: Sequence[str] = ()
     terms: Path | None = None  # default: DATA/terms.txt, written on first start
     threads: int = 32
+    poll_retry_after: int | None = None  # Retry-After (seconds) on pending orders and authorizations
 
 
 def _host_for_url(host: str) -> str:
@@ -139,6 +140,7 @@ class CAServer:
                 base_url=self.base_url, terms_path=self.terms_path,
                 external_account_required=config.eab_required, bad_nonce_rate=config.bad_nonce_rate,
                 profiles={name: profile.description for name, profile in policy.profiles().items()},
+                poll_retry_after=config.poll_retry_after,
             ),
             NonceService(),
         )
