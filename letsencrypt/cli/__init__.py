@@ -154,6 +154,8 @@ def _exit_now(code: object) -> None:
         status = 1
     if threading.active_count() > 1:  # someone still working: let the normal exit wait for them
         sys.exit(status)
+    if sys.gettrace() is not None or sys.getprofile() is not None or "coverage" in sys.modules:
+        sys.exit(status)  # cProfile and coverage write their data at the normal exit
     logging.shutdown()
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(Exception):
