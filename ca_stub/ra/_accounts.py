@@ -104,7 +104,7 @@ def verify_eab(
         raise CAError("unauthorized", f"externalAccountBinding kid {str(kid)[:80]!r} is not known to this CA")
     try:
         payload = json.loads(jws.payload)
-    except (ValueError, UnicodeDecodeError) as err:
+    except (ValueError, UnicodeDecodeError, RecursionError) as err:
         raise CAError("malformed", "externalAccountBinding payload is not a JWK") from err
     if not isinstance(payload, Mapping):
         raise CAError("malformed", "externalAccountBinding payload is not a JWK")

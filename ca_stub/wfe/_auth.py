@@ -70,7 +70,8 @@ class Verifier:
         header = jws.header
         self._check_nonce(header.get("nonce"))
         if header.get("url") != url:
-            raise CAError("unauthorized", f"JWS url {str(header.get('url'))[:200]!r} is not the request URL {url}")
+            raise CAError("unauthorized", f"JWS url {str(header.get('url'))[:200]!r} is not the request URL {url}",
+                          status=403)  # 403 as every other unauthorized refusal of a signed request
         has_jwk, has_kid = "jwk" in header, "kid" in header
         if has_jwk == has_kid:
             raise CAError("malformed", "the JWS header must have exactly one of jwk and kid")

@@ -61,6 +61,10 @@ logger = logging.getLogger(__name__)
 PEM_CHAIN = "application/pem-certificate-chain"
 LEGACY_TYPES = frozenset({"simpleHttps", "dvsni"})
 ARI_RETRY_AFTER = 6 * 3600
+# A resource number in a URL: ASCII digits (``\d`` also matches other scripts' digits, which
+# ``int`` accepts) and at most 18 of them, so that it fits SQLite's 64-bit INTEGER; a longer
+# one names no resource (404) instead of overflowing the SA.
+_ID = r"([0-9]{1,18})"
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -97,14 +101,14 @@ class WebFrontEnd:
             ("GET", re.compile(r"/directory"), self._directory),
             ("HEAD|GET", re.compile(r"/acme/new-nonce"), self._new_nonce),
             ("POST", re.compile(r"/acme/new-account"), self._new_account),
-            ("POST", re.compile(r"/acme/acct/(\d+)"), self._account),
-            ("POST", re.compile(r"/acme/acct/(\d+)/orders"), self._orders),
+            ("POST", re.compile(rf"/acme/acct/{_ID}"), self._account),
+            ("POST", re.compile(rf"/acme/acct/{_ID}/orders"), self._orders),
             ("POST", re.compile(r"/acme/new-order"), self._new_order),
-            ("POST", re.compile(r"/acme/order/(\d+)"), self._order),
-            ("POST", re.compile(r"/acme/order/(\d+)/finalize"), self._finalize),
-            ("POST", re.compile(r"/acme/authz/(\d+)"), self._authorization),
-            ("POST", re.compile(r"/acme/chall/(\d+)"), self._challenge),
-            ("POST", re.compile(r"/acme/cert/([0-9a-f]+)(?:/(\d+))?"), self._certificate),
+            ("POST", re.compile(rf"/acme/order/{_ID}"), self._order),
+            ("POST", re.compile(rf"/acme/order/{_ID}/finalize"), self._finalize),
+            ("POST", re.compile(rf"/acme/authz/{_ID}"), self._authorization),
+            ("POST", re.compile(rf"/acme/chall/{_ID}"), self._challenge),
+            ("POST", re.compile(rf"/acme/cert/([0-9a-f]+)(?:/{_ID})?"), self._certificate),
             ("POST", re.compile(r"/acme/revoke-cert"), self._revoke),
             ("POST", re.compile(r"/acme/key-change"), self._key_change),
             ("GET", re.compile(r"/acme/renewal-info/([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+)"), self._renewal_info),
@@ -120,7 +124,7 @@ class WebFrontEnd:
         return self._base + path
 
     def _account_id(self, url: str) -> int | None:
-        match = re.fullmatch(re.escape(self._base) + r"/acme/acct/(\d+)", url)
+        match = re.fullmatch(re.escape(self._base) + rf"/acme/acct/{_ID}", url)
         return int(match.group(1)) if match else None
 
     # --- WSGI -------------------------------------------------------------------------------
@@ -162,6 +166,8 @@ class WebFrontEnd:
 
     def _problem(self, err: CAError) -> Response:
         problem = err.problem()
+        if err.problem_type == "badSignatureAlgorithm" and not problem.algorithms:  # a MUST of RFC 8555 §6.2
+            problem = dataclasses.replace(problem, algorithms=tuple(sorted(FlattenedJWS.ALLOWED_ALGS)))
         response = json_response(problem.to_json(), err.status, "application/problem+json")
         for name, value in err.headers.items():
             response.header(name, value)
@@ -245,8 +251,9 @@ class WebFrontEnd:
 
     def _orders(self, request: Request, match: re.Match[str]) -> Response:
         signed = self._signed(request)
+        _post_as_get(signed)
         account = self._own_account(signed, int(match.group(1)))
-        page_match = re.fullmatch(r"page=(\d{1,6})", request.query) if request.query else None
+        page_match = re.fullmatch(r"page=([0-9]{1,6})", request.query) if request.query else None
         if request.query and page_match is None:
             raise CAError("malformed", f"unknown query {request.query!r}")
         page = int(page_match.group(1)) if page_match else 1

@@ -45,7 +45,7 @@ class ManagementAPI:
     def handle(self, method: str, path: str) -> Response:
         if method != "GET":
             return _text(405, "only GET\n")
-        match = re.fullmatch(r"/(roots|intermediates)/(\d+)", path)
+        match = re.fullmatch(r"/(roots|intermediates)/([0-9]{1,9})", path)  # ASCII, and int() stays cheap
         if match:
             pems = self._ca.roots_pem() if match.group(1) == "roots" else self._ca.intermediates_pem()
             index = int(match.group(2))

@@ -307,7 +307,8 @@ class FlattenedJWS:
         if isinstance(body, bytes | str):
             try:
                 obj = json.loads(body)
-            except (ValueError, UnicodeDecodeError) as err:
+            # RecursionError: nesting deeper than the interpreter's limit ("[[[[...", hostile input)
+            except (ValueError, UnicodeDecodeError, RecursionError) as err:
                 raise JWSError(f"request body is not JSON: {err}") from err
         if not isinstance(obj, Mapping):
             raise JWSError("request body is not a JSON object")
@@ -321,7 +322,7 @@ class FlattenedJWS:
         protected_b64, payload_b64, signature_b64 = obj["protected"], obj["payload"], obj["signature"]
         try:
             header = json.loads(b64decode(protected_b64))
-        except (ValueError, UnicodeDecodeError) as err:
+        except (ValueError, UnicodeDecodeError, RecursionError) as err:
             raise JWSError(f"protected header is not JSON: {err}") from err
         if not isinstance(header, dict):
             raise JWSError("protected header is not a JSON object")
@@ -375,5 +376,5 @@ class FlattenedJWS:
             return None
         try:
             return json.loads(self.payload)
-        except (ValueError, UnicodeDecodeError) as err:
+        except (ValueError, UnicodeDecodeError, RecursionError) as err:
             raise JWSError(f"payload is not JSON: {err}") from err
