@@ -115,12 +115,12 @@ class _Loader:
         if real in self.open:
             file, include = _required(site)
             chain = " -> ".join([*self.open.values(), name])
-            raise NginxIncludeCycleError(file.path, *file.position(include.offset), f"include cycle: {chain}")
+            raise NginxIncludeCycleError(file.path, *_argument_position(file, include), f"include cycle: {chain}")
         if name in self.files and real in self.done:
             return
         if site is not None and not os.path.exists(name):
             file, include = site
-            raise NginxParseError(file.path, *file.position(include.offset),
+            raise NginxParseError(file.path, *_argument_position(file, include),
                                   f'"include {include.raw_args[0]}": {name} does not exist')
         self.open[real] = name
         parsed = self.files[name] = parse_file(name)
@@ -142,6 +142,11 @@ class _Loader:
         if _GLOB_CHARS.isdisjoint(full):
             return (full,)
         return tuple(sorted(glob.glob(full), key=os.fsencode))
+
+
+def _argument_position(file: ConfigFile, include: Statement) -> tuple[int, int]:
+    """Line and column of the path an ``include`` names."""
+    return file.position(include.offset + len(include.words[0]) + len(include.gaps[1]))
 
 
 def _required(site: tuple[ConfigFile, Statement] | None) -> tuple[ConfigFile, Statement]:

@@ -217,6 +217,9 @@ class Container:
             found = child.leading.rfind("\n")
             if found >= 0 and not child.leading[found + 1 :].strip(" \t"):
                 return child.leading[found + 1 :]
+        return self._default_child_indent()
+
+    def _default_child_indent(self) -> str:
         own = self._own_indent()
         return own + ("\t" if "\t" in own else "    ")
 
@@ -345,6 +348,9 @@ class ConfigFile(Container):
         self.children = children
         self.closing = closing
         self.source = source
+
+    def _default_child_indent(self) -> str:
+        return ""
 
     def dump(self) -> str:
         """The file's text; equal to ``source`` until something is edited."""
