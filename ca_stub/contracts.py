@@ -115,14 +115,25 @@ class TermsOfService:
 
     @classmethod
     def from_file(cls, url: str, path: Path) -> TermsOfService:
-        """Terms served from ``path``; the version is the SHA-256 of the file, read when asked, so
-        editing the document makes it a new version (an unreadable file reads as version "")."""
+        """Terms served from ``path``; the version is the SHA-256 of the file, so editing the
+        document makes it a new version (an unreadable file reads as version "").
+
+        Every signed request asks for the version: the file is only ``stat``-ed then, and read and
+        hashed again when its inode, size, modification or change time differ from the last read.
+        """
+        last: list[tuple[tuple[int, int, int, int], str]] = []  # at most one (stat key, hash)
 
         def version() -> str:
             try:
-                return hashlib.sha256(path.read_bytes()).hexdigest()
+                info = path.stat()
+                key = (info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
+                if last and last[0][0] == key:
+                    return last[0][1]
+                digest = hashlib.sha256(path.read_bytes()).hexdigest()
             except OSError:
                 return ""
+            last[:] = [(key, digest)]  # one slice assignment: other threads see the old or the new pair
+            return digest
 
         return cls(url, version)
 

@@ -11,6 +11,8 @@ last the signature (``malformed``).
 from __future__ import annotations
 
 import dataclasses
+import functools
+import json
 import random
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -19,12 +21,21 @@ from ca_stub.contracts import AccountRecord, CAError, RegistrationAuthority
 from ca_stub.wfe._http import Request
 from ca_stub.wfe.nonces import NonceService
 from letsencrypt.acme.errors import JWSError
-from letsencrypt.acme.jws import FlattenedJWS, jwk_thumbprint, public_key_from_jwk
+from letsencrypt.acme.jws import FlattenedJWS, PublicKey, jwk_thumbprint, public_key_from_jwk
 from letsencrypt.acme.messages import AccountStatus
 
 __all__ = ["SignedRequest", "Verifier"]
 
 JOSE = "application/jose+json"
+
+
+@functools.lru_cache(maxsize=4096)
+def _account_key(jwk_json: str) -> PublicKey:
+    """An account's public key, from its stored JWK as canonical JSON. Cached: decoding a JWK (josepy)
+    costs as much as checking the signature, and an account signs every request it makes. A
+    rolled-over key is another JWK, hence another entry; a JWK that does not decode raises, and
+    nothing is cached."""
+    return public_key_from_jwk(json.loads(jwk_json))
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -109,7 +120,7 @@ class Verifier:
         if account.status != AccountStatus.VALID:
             raise CAError("unauthorized", f"account {kid} is {account.status}", status=401)
         try:
-            jws.verify(public_key_from_jwk(account.jwk))
+            jws.verify(_account_key(json.dumps(account.jwk, sort_keys=True)))
         except JWSError as err:
             raise CAError(err.problem_type, str(err)) from err
         return SignedRequest(jws, account, None)

@@ -131,7 +131,7 @@ class WebFrontEnd:
 
     def __call__(self, environ: Mapping[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         response = self.handle_environ(environ)
-        start_response(response.wsgi_status(), response.headers)
+        start_response(response.wsgi_status(), response.wsgi_headers())
         return [b"" if environ.get("REQUEST_METHOD") == "HEAD" else response.body]
 
     def handle_environ(self, environ: Mapping[str, Any]) -> Response:

@@ -39,7 +39,7 @@ class ManagementAPI:
 
     def __call__(self, environ: Mapping[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         response = self.handle(str(environ.get("REQUEST_METHOD", "GET")), str(environ.get("PATH_INFO", "/")))
-        start_response(response.wsgi_status(), response.headers)
+        start_response(response.wsgi_status(), response.wsgi_headers())
         return [response.body]
 
     def handle(self, method: str, path: str) -> Response:
