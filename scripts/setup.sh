@@ -45,15 +45,17 @@ if [ ! -e "$stamp" ]; then
     rm -f .venv/.installed-*; touch "$stamp"
 fi
 # certbot from PyPI in a virtualenv of its own (not in .venv: it must not see or pin our packages),
-# for tests/integration/test_ca_stub_interop.py, which runs .venv-certbot/bin/certbot against ca_stub.
+# for tests/integration/test_ca_stub_interop.py, which runs .venv-certbot/bin/certbot against ca_stub,
+# and benchmarks/nginx_parse.py, which runs certbot's nginx parser against ours.
 CERTBOT_SPEC='certbot>=4,<6'
+CERTBOT_NGINX_SPEC='certbot-nginx>=4,<6'
 if [ ! -x .venv-certbot/bin/python ]; then
     "$PY" -m venv .venv-certbot
 fi
-certbot_stamp=.venv-certbot/.installed-$(printf '%s' "$CERTBOT_SPEC" | sha256sum | cut -c1-16)
+certbot_stamp=.venv-certbot/.installed-$(printf '%s %s' "$CERTBOT_SPEC" "$CERTBOT_NGINX_SPEC" | sha256sum | cut -c1-16)
 if [ ! -e "$certbot_stamp" ]; then
     .venv-certbot/bin/python -m pip install -q --upgrade pip
-    .venv-certbot/bin/python -m pip install -q "$CERTBOT_SPEC"
+    .venv-certbot/bin/python -m pip install -q "$CERTBOT_SPEC" "$CERTBOT_NGINX_SPEC"
     rm -f .venv-certbot/.installed-*; touch "$certbot_stamp"
 fi
 echo "setup: ready (.venv/bin/python, $(.venv/bin/python --version); $(.venv-certbot/bin/certbot --version 2>&1))"
