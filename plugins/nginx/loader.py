@@ -78,21 +78,24 @@ class Config:
 
     def walk(self) -> Iterator[Located]:
         """Every statement, depth first in the order nginx reads them, following includes."""
-        return self._walk(self.root, self.root, ())
-
-    def _walk(self, file: ConfigFile, container: Container, parents: tuple[Block, ...]) -> Iterator[Located]:
-        for statement in container.children:
-            yield Located(statement, file, container, parents)
-            if isinstance(statement, Block):
-                yield from self._walk(file, statement, (*parents, statement))
-            else:
-                for name in self._includes.get(statement, ()):
-                    included = self.files[name]
-                    yield from self._walk(included, included, parents)
+        return self._walk(self.root, self.root, (), None)
 
     def find(self, name: str) -> list[Located]:
         """Every statement called ``name``, across includes, in nginx's reading order."""
-        return [found for found in self.walk() if found.statement.name == name]
+        return list(self._walk(self.root, self.root, (), name))
+
+    def _walk(self, file: ConfigFile, container: Container, parents: tuple[Block, ...],
+              name: str | None) -> Iterator[Located]:
+        includes = self._includes
+        for statement in container.children:
+            if name is None or statement.name == name:
+                yield Located(statement, file, container, parents)
+            if isinstance(statement, Block):
+                yield from self._walk(file, statement, (*parents, statement), name)
+            elif statement in includes:
+                for included_name in includes[statement]:
+                    included = self.files[included_name]
+                    yield from self._walk(included, included, parents, name)
 
     def modified_files(self) -> list[ConfigFile]:
         """The files whose text an edit has changed."""
@@ -108,16 +111,16 @@ class _Loader:
         self.files: dict[str, ConfigFile] = {}
         self.includes: dict[Statement, tuple[str, ...]] = {}
         self.open: dict[str, str] = {}  # real path -> name, for the files being loaded (the include chain)
-        self.done: set[str] = set()
+        self.done: set[str] = set()  # names of the files read with all their includes
 
     def load(self, name: str, site: tuple[ConfigFile, Statement] | None) -> None:
+        if name in self.done:  # read in full already (a snippet included by every server block)
+            return
         real = os.path.realpath(name)
         if real in self.open:
             file, include = _required(site)
             chain = " -> ".join([*self.open.values(), name])
             raise NginxIncludeCycleError(file.path, *_argument_position(file, include), f"include cycle: {chain}")
-        if name in self.files and real in self.done:
-            return
         if site is not None and not os.path.exists(name):
             file, include = site
             raise NginxParseError(file.path, *_argument_position(file, include),
@@ -131,7 +134,7 @@ class _Loader:
                 for target in targets:
                     self.load(target, (parsed, statement))
         del self.open[real]
-        self.done.add(real)
+        self.done.add(name)
 
     def resolve(self, file: ConfigFile, include: Statement) -> tuple[str, ...]:
         args = include.args
