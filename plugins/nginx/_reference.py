@@ -51,7 +51,11 @@ def _unescape(word: str) -> str:
 
 
 def _read(text: str, pos: int) -> tuple[str, list[str], int, int]:
-    """One ``ngx_conf_read_token`` call: (kind, words, offset of the statement, position after it)."""
+    """One ``ngx_conf_read_token`` call: (kind, words, offset of the statement, position after it).
+
+    Kept as one function of about 80 lines, like the C original, so that the two can be compared
+    branch for branch.
+    """
     words: list[str] = []
     last_space = True
     need_space = sharp = variable = quoted = s_quoted = d_quoted = False

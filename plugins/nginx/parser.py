@@ -75,6 +75,8 @@ def parse(text: str, path: str | None = None) -> ConfigFile:
 
 
 def _parse(text: str, path: str | None) -> ConfigFile:
+    # One flat loop of about 60 lines: it runs once per statement, and splitting it into helper
+    # calls costs a tenth of the parsing time.
     top: list[Statement] = []
     children = top
     stack: list[tuple[Block, list[Statement]]] = []  # open blocks and the list each returns to
