@@ -78,24 +78,34 @@ class Config:
 
     def walk(self) -> Iterator[Located]:
         """Every statement, depth first in the order nginx reads them, following includes."""
-        return self._walk(self.root, self.root, (), None)
+        return self._walk(None)
 
     def find(self, name: str) -> list[Located]:
         """Every statement called ``name``, across includes, in nginx's reading order."""
-        return list(self._walk(self.root, self.root, (), name))
+        return list(self._walk(name))
 
-    def _walk(self, file: ConfigFile, container: Container, parents: tuple[Block, ...],
-              name: str | None) -> Iterator[Located]:
-        includes = self._includes
-        for statement in container.children:
-            if name is None or statement.name == name:
-                yield Located(statement, file, container, parents)
-            if isinstance(statement, Block):
-                yield from self._walk(file, statement, (*parents, statement), name)
-            elif statement in includes:
-                for included_name in includes[statement]:
-                    included = self.files[included_name]
-                    yield from self._walk(included, included, parents, name)
+    def _walk(self, name: str | None) -> Iterator[Located]:
+        # An explicit stack rather than recursion: nesting and include depth are unbounded.
+        includes, files, root = self._includes, self.files, self.root
+        stack: list[tuple[Iterator[Statement], ConfigFile, Container, tuple[Block, ...]]] = [
+            (iter(root.children), root, root, ())
+        ]
+        while stack:
+            children, file, container, parents = stack[-1]
+            for statement in children:
+                if name is None or statement.name == name:
+                    yield Located(statement, file, container, parents)
+                if isinstance(statement, Block):
+                    stack.append((iter(statement.children), file, statement, (*parents, statement)))
+                    break
+                targets = includes.get(statement)
+                if targets:
+                    for target in reversed(targets):  # the first file on top of the stack
+                        included = files[target]
+                        stack.append((iter(included.children), included, included, parents))
+                    break
+            else:
+                stack.pop()
 
     def modified_files(self) -> list[ConfigFile]:
         """The files whose text an edit has changed."""
@@ -106,16 +116,32 @@ class Config:
 
 
 class _Loader:
+    """Depth-first over the include graph, with an explicit stack (include chains may be deep)."""
+
     def __init__(self, conf_prefix: str) -> None:
         self.conf_prefix = conf_prefix
         self.files: dict[str, ConfigFile] = {}
         self.includes: dict[Statement, tuple[str, ...]] = {}
         self.open: dict[str, str] = {}  # real path -> name, for the files being loaded (the include chain)
         self.done: set[str] = set()  # names of the files read with all their includes
+        self.stack: list[tuple[str, str, Iterator[tuple[ConfigFile, Statement, str]]]] = []
 
-    def load(self, name: str, site: tuple[ConfigFile, Statement] | None) -> None:
-        if name in self.done:  # read in full already (a snippet included by every server block)
-            return
+    def run(self, main: str) -> None:
+        self.enter(main, None)
+        while self.stack:
+            name, real, pending = self.stack[-1]
+            for file, include, target in pending:
+                if self.enter(target, (file, include)):
+                    break
+            else:
+                self.stack.pop()
+                del self.open[real]
+                self.done.add(name)
+
+    def enter(self, name: str, site: tuple[ConfigFile, Statement] | None) -> bool:
+        """Start loading ``name``; False if it was read in full already (a snippet every server includes)."""
+        if name in self.done:
+            return False
         real = os.path.realpath(name)
         if real in self.open:
             file, include = _required(site)
@@ -127,14 +153,13 @@ class _Loader:
                                   f'"include {include.raw_args[0]}": {name} does not exist')
         self.open[real] = name
         parsed = self.files[name] = parse_file(name)
+        pending: list[tuple[ConfigFile, Statement, str]] = []
         for statement, _ in parsed.walk():
             if statement.name == "include" and isinstance(statement, Directive):
-                targets = self.resolve(parsed, statement)
-                self.includes[statement] = targets
-                for target in targets:
-                    self.load(target, (parsed, statement))
-        del self.open[real]
-        self.done.add(name)
+                targets = self.includes[statement] = self.resolve(parsed, statement)
+                pending += ((parsed, statement, target) for target in targets)
+        self.stack.append((name, real, iter(pending)))
+        return True
 
     def resolve(self, file: ConfigFile, include: Statement) -> tuple[str, ...]:
         args = include.args
@@ -163,5 +188,5 @@ def load(main: str | os.PathLike[str]) -> Config:
     name = os.path.abspath(os.fspath(main))
     conf_prefix = os.path.dirname(name).rstrip("/") + "/"
     loader = _Loader(conf_prefix)
-    loader.load(name, None)
+    loader.run(name)
     return Config(name, conf_prefix, loader.files, loader.includes)

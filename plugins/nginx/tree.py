@@ -318,11 +318,25 @@ class Block(Statement, Container):
         return tail if not tail.strip(" \t") else ""
 
     def _dump(self, out: list[str]) -> None:
-        self._dump_head(out)
-        out.append("{")
-        for child in self.children:
-            child._dump(out)
-        out += (self.closing, "}", self.trailing)
+        _dump_all([self], out)
+
+
+def _dump_all(statements: list[Statement], out: list[str]) -> None:
+    """Append the text of ``statements`` to ``out``; iterative, as nesting depth is unbounded."""
+    stack: list[tuple[Iterator[Statement], Block | None]] = [(iter(statements), None)]
+    while stack:
+        children, owner = stack[-1]
+        for statement in children:
+            if isinstance(statement, Block):
+                statement._dump_head(out)
+                out.append("{")
+                stack.append((iter(statement.children), statement))
+                break
+            statement._dump(out)
+        else:
+            stack.pop()
+            if owner is not None:
+                out += (owner.closing, "}", owner.trailing)
 
 
 def _layout(statement: Statement, indent: str, newline: str, unit: str) -> None:
@@ -355,8 +369,7 @@ class ConfigFile(Container):
     def dump(self) -> str:
         """The file's text; equal to ``source`` until something is edited."""
         out: list[str] = []
-        for child in self.children:
-            child._dump(out)
+        _dump_all(self.children, out)
         out.append(self.closing)
         return "".join(out)
 

@@ -150,3 +150,14 @@ def test_public_names_are_pinned() -> None:
     ]
     for name in plugins.nginx.__all__:
         assert getattr(plugins.nginx, name) is not None
+
+
+def test_deep_include_chains_and_nesting(tmp_path: Path) -> None:
+    depth = 1500
+    files = {"nginx.conf": "include f0;\n"}
+    files.update({f"f{i}": f"b {{ include f{i + 1}; }}\n" for i in range(depth)})
+    files[f"f{depth}"] = "x;\n"
+    config = load(write(tmp_path, files))
+    [found] = config.find("x")
+    assert len(found.parents) == depth
+    assert [located.statement.name for located in config.walk()].count("include") == depth + 1

@@ -319,3 +319,12 @@ def test_statement_views() -> None:
     assert repr(listen) == "Directive('listen 80 \"ssl\"')"
     with pytest.raises(ValueError, match="not a child"):
         tree.index(Directive.new("listen"))
+
+
+def test_deep_nesting_parses_walks_and_dumps() -> None:
+    depth = 3000  # beyond Python's recursion limit: nothing may recurse per level
+    text = "a {\n" * depth + "x;\n" + "}\n" * depth
+    tree = parse(text)
+    assert tree.dump() == text
+    [parents] = [p for s, p in tree.walk() if s.name == "x"]
+    assert len(parents) == depth
