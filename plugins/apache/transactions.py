@@ -1,36 +1,22 @@
 """Checkpoints of the Apache configuration: files and symlinks as they were, crash-safe, restored exactly.
 
-Role: the transaction layer under the installer and the authenticator. Every change on disk (a
-configuration file rewritten, a ``sites-available`` file created, a ``sites-enabled`` or
-``mods-enabled`` symlink made, a temporary challenge file) goes through :meth:`Checkpoints.commit`.
-It first records the state of each path it is about to change: the exact bytes, mode and owner of a
-file, the target of a symlink, or that nothing was there; also the directories it has to create.
-Then it makes the changes, each one atomic (temporary file or link beside it, fsync, rename).
-Rolling a checkpoint back puts every path back the same way and removes the directories it made,
-so the configuration is restored byte for byte and link for link.
+Role: the transaction layer under the installer and the authenticator. Every change on disk (a file
+rewritten by Augeas or by us, a ``sites-available`` file created, a ``sites-enabled`` or
+``mods-enabled`` symlink, a temporary challenge file) happens inside a :class:`Transaction`, which
+first records each path's state durably: a file's exact bytes, mode and owner, a symlink's target,
+or that nothing was there, and the folders it makes. Rolling back restores every path the same
+way, byte for byte and link for link. Bytes for a symlink to a file go to that file (as Augeas saves).
 
-A path that is a symlink to a file (``sites-enabled/x.conf``) is written through: the file it names
-is what changes and what is recorded, the link stays.
+On disk, under ``<work-dir>/apache-checkpoints``: ``000007/manifest.json`` and ``000007/blobs/N``
+(a saved checkpoint and the earlier bytes of its files), ``in-progress/`` (the transaction changing
+files now; a path changes only once its state is in that manifest), ``.staging-*``/``.trash-*``.
 
-On disk, under ``<work-dir>/apache-checkpoints``::
+:meth:`Checkpoints.recover` rolls back, newest first and only when the process that made them is
+gone: ``in-progress``, checkpoints still ``pending`` (saved, but :meth:`Checkpoints.confirm` was not
+called once Apache reloaded with them) and ``temporary`` ones (challenge configuration, never
+listed for ``rollback``).
 
-    000007/manifest.json      one saved checkpoint: title, kind, each path's earlier state
-    000007/blobs/0, 1, ...    the exact bytes of each file before the change
-    in-progress/              the checkpoint of a commit that is changing files right now
-    .staging-*/, .trash-*/    being built / being deleted (never read back)
-
-The commit steps, and what :meth:`Checkpoints.recover` finds after a crash at any instant:
-
-1. build the record in ``.staging-*`` (fsynced), rename it to ``in-progress`` (the marker);
-2. change the paths one by one (each atomic);
-3. rename ``in-progress`` to its sequence number; the manifest says ``pending`` until
-   :meth:`Checkpoints.confirm` (the installer confirms once Apache has reloaded with it).
-
-``recover`` rolls back ``in-progress`` (an interrupted commit), checkpoints still ``pending`` and
-``temporary`` checkpoints (challenge configuration), in each case only when the process that made
-them is gone, newest first. A temporary checkpoint is never listed for ``rollback``.
-
-Allowed imports: the standard library and ``letsencrypt.plugin_api``.
+Allowed imports: the standard library and ``letsencrypt.plugin_api``; ``_files`` of this package.
 """
 
 from __future__ import annotations
@@ -43,114 +29,41 @@ import os
 import secrets
 import shutil
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 from letsencrypt.plugin_api import PluginError
 
-__all__ = ["Checkpoint", "Checkpoints", "Content", "Link", "TransactionError", "atomic_write"]
+from ._files import (
+    Content,
+    Link,
+    atomic_symlink,
+    atomic_write,
+    current,
+    fsync_dir,
+    missing_parents,
+    remove,
+    through,
+    write_new,
+)
+
+__all__ = ["Checkpoint", "Checkpoints", "Content", "Link", "Transaction", "TransactionError", "atomic_write"]
 
 logger = logging.getLogger(__name__)
 
 _IN_PROGRESS = "in-progress"
 _MANIFEST = "manifest.json"
 _FORMAT = 1
-_NEW_FILE_MODE = 0o644
 _NEW_DIR_MODE = 0o755
-
-Step = Callable[[str], None]
 
 
 class TransactionError(PluginError):
     """A checkpoint could not be written, read or rolled back; the message names the file."""
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class Link:
-    """What a path should become: a symbolic link to ``target`` (kept as written, often relative)."""
-
-    target: str
-
-
-Content = bytes | Link | None
-"""A path's new state: these bytes, a symlink, or (None) nothing at all."""
-
-
 def _no_step(_: str) -> None:
     """The production value of the ``step`` test seam (tests raise from it to simulate a crash)."""
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _beside(path: Path) -> Path:
-    return path.with_name(f".{path.name}.letsencrypt-{secrets.token_hex(4)}")
-
-
-def atomic_write(path: Path, data: bytes, *, mode: int | None = None, owner: tuple[int, int] | None = None) -> None:
-    """Replace ``path`` with ``data`` in one step: temporary file beside it, fsync, rename, folder fsync.
-
-    ``mode`` defaults to the current file's mode (0644 for a new file); ``owner`` (uid, gid) is
-    applied when given and possible. Readers (Apache) see either the old or the new bytes.
-    """
-    if mode is None:
-        try:
-            mode = path.stat().st_mode & 0o7777
-        except FileNotFoundError:
-            mode = _NEW_FILE_MODE
-    temporary = _beside(path)
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fchmod(handle.fileno(), mode)
-            if owner is not None:
-                with contextlib.suppress(PermissionError):
-                    os.fchown(handle.fileno(), *owner)
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            temporary.unlink()
-        raise
-    _fsync_dir(path.parent)
-
-
-def atomic_symlink(path: Path, target: str) -> None:
-    """Make ``path`` a symlink to ``target`` in one step (link beside it, rename), whatever was there."""
-    temporary = _beside(path)
-    os.symlink(target, temporary)
-    try:
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            temporary.unlink()
-        raise
-    _fsync_dir(path.parent)
-
-
-def _remove(path: Path) -> None:
-    with contextlib.suppress(FileNotFoundError):
-        path.unlink()
-    with contextlib.suppress(FileNotFoundError):
-        _fsync_dir(path.parent)
-
-
-def _current(path: Path) -> Content:
-    """What is at ``path`` now, in the terms of :data:`Content` (a directory raises ``IsADirectoryError``)."""
-    if path.is_symlink():
-        return Link(os.readlink(path))
-    try:
-        return path.read_bytes()
-    except FileNotFoundError:
-        return None
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -173,6 +86,13 @@ class _Before:
         return cls(Path(data["path"]), str(data["kind"]), str(data["blob"]), int(data["mode"]), int(data["uid"]),
                    int(data["gid"]), str(data["target"]))
 
+    def content(self, folder: Path) -> Content:
+        if self.kind == "absent":
+            return None
+        if self.kind == "link":
+            return Link(self.target)
+        return (folder / "blobs" / self.blob).read_bytes()
+
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Checkpoint:
@@ -192,17 +112,10 @@ class Checkpoint:
         """Every path the checkpoint changed (files and links, replaced, created or removed)."""
         return tuple(b.path for b in self.before)
 
-    @property
-    def created(self) -> tuple[Path, ...]:
-        """The paths where nothing was before the checkpoint."""
-        return tuple(b.path for b in self.before if b.kind == "absent")
-
     def to_json(self) -> dict[str, Any]:
-        return {
-            "format": _FORMAT, "title": self.title, "temporary": self.temporary, "pending": self.pending,
-            "pid": self.pid, "created_at": self.created_at, "before": [b.to_json() for b in self.before],
-            "directories": [str(p) for p in self.directories],
-        }
+        return {"format": _FORMAT, "title": self.title, "temporary": self.temporary, "pending": self.pending,
+                "pid": self.pid, "created_at": self.created_at, "before": [b.to_json() for b in self.before],
+                "directories": [str(p) for p in self.directories]}
 
     @classmethod
     def from_json(cls, checkpoint_id: str, data: Mapping[str, Any]) -> Checkpoint:
@@ -220,52 +133,167 @@ def _pid_alive(pid: int) -> bool:
     except ProcessLookupError:
         return False
     except PermissionError:
-        return True
+        pass
     return True
 
 
-def _write_through(path: Path, content: Content) -> Path:
-    """Where bytes for ``path`` go: the file a symlink names (sites-enabled -> sites-available)."""
-    if isinstance(content, bytes) and path.is_symlink() and path.resolve().is_file():
-        return path.resolve()
-    return path
+class Transaction:
+    """Changes recorded before they are made; see :meth:`Checkpoints.transaction`."""
 
+    def __init__(self, store: Checkpoints, title: str, temporary: bool) -> None:
+        self._store = store
+        self._title = title
+        self._temporary = temporary
+        self._before: dict[Path, _Before] = {}
+        self._directories: list[Path] = []
+        self._folder: Path | None = None
+        self.checkpoint: Checkpoint | None = None
 
-def _missing_parents(paths: Iterable[Path]) -> list[Path]:
-    """The directories that must be made for ``paths``, outermost first, each once."""
-    missing: list[Path] = []
-    for path in paths:
-        chain = []
-        parent = path.parent
-        while not parent.exists() and parent != parent.parent:
-            chain.append(parent)
-            parent = parent.parent
-        missing.extend(p for p in reversed(chain) if p not in missing)
-    return missing
+    def _checkpoint(self, checkpoint_id: str, *, empty: bool = False) -> Checkpoint:
+        before, directories = ((), ()) if empty else (tuple(self._before.values()), tuple(self._directories))
+        return Checkpoint(checkpoint_id, self._title, self._temporary, not empty, os.getpid(), time.time(),
+                          before, directories)
+
+    def _save_manifest(self) -> None:
+        """Write the manifest (creating ``in-progress`` on first use); durable when it returns."""
+        data = json.dumps(self._checkpoint(_IN_PROGRESS).to_json(), indent=1).encode()
+        if self._folder is not None:
+            atomic_write(self._folder / _MANIFEST, data, mode=0o600)
+            return
+        root = self._store.root
+        if (root / _IN_PROGRESS).exists():
+            raise TransactionError(
+                f"an interrupted Apache configuration change is still recorded in {root / _IN_PROGRESS}",
+                hint="run the command again: it rolls the interrupted change back first")
+        root.mkdir(parents=True, exist_ok=True, mode=0o700)
+        staging = root / f".staging-{secrets.token_hex(4)}"
+        (staging / "blobs").mkdir(parents=True, mode=0o700)
+        write_new(staging / _MANIFEST, data)
+        fsync_dir(staging)
+        os.replace(staging, root / _IN_PROGRESS)
+        fsync_dir(root)
+        self._folder = root / _IN_PROGRESS
+
+    def record(self, paths: Iterable[Path], directories: Iterable[Path] = ()) -> None:
+        """Record the present state of ``paths`` (and folders about to be made) before anything changes them."""
+        added = False
+        for path in (through(p) for p in paths):
+            if path in self._before:
+                continue
+            now = current(path)
+            if not isinstance(now, bytes):
+                self._before[path] = _Before(path, "link", target=now.target) if now else _Before(path, "absent")
+            else:
+                if self._folder is None:
+                    self._save_manifest()
+                assert self._folder is not None
+                blob = str(len(self._before))
+                write_new(self._folder / "blobs" / blob, now)
+                status = path.stat()
+                self._before[path] = _Before(path, "file", blob, status.st_mode & 0o7777, status.st_uid, status.st_gid)
+            added = True
+        for directory in directories:
+            if directory not in self._directories:
+                self._directories.append(directory)
+                added = True
+        if added:
+            if self._folder is not None:
+                fsync_dir(self._folder / "blobs")
+            self._save_manifest()
+            self._store.step("snapshot")
+
+    def write(self, changes: Mapping[Path, Content]) -> None:
+        """Record, then give each path its new content (bytes, :class:`Link`, or None to remove it)."""
+        wanted = {}
+        for path, content in changes.items():
+            target = through(path) if isinstance(content, bytes) else path
+            if current(target) != content:
+                wanted[target] = content
+        folders = [d for p, c in wanted.items() if c is not None for d in missing_parents(p)]
+        self.record(wanted, dict.fromkeys(folders))
+        for folder in dict.fromkeys(folders):
+            folder.mkdir(mode=_NEW_DIR_MODE, exist_ok=True)
+        for path, content in wanted.items():
+            if isinstance(content, bytes):
+                atomic_write(path, content)
+            elif isinstance(content, Link):
+                atomic_symlink(path, content.target)
+            else:
+                remove(path)
+            self._store.step(f"write {path}")
+
+    def changed(self) -> bool:
+        """True when some recorded path differs from its recorded state (or a folder was made)."""
+        if self._directories:
+            return True
+        folder = self._folder or Path()  # without a folder nothing recorded is a file, so no blob is read
+        return any(current(b.path) != b.content(folder) for b in self._before.values())
+
+    def finish(self) -> Checkpoint:
+        """Save the checkpoint (pending until confirmed); nothing is kept when nothing changed."""
+        checkpoint_id = self._store.next_id()
+        if not self.changed():
+            if self._folder is not None:
+                shutil.rmtree(self._folder, ignore_errors=True)
+            self.checkpoint = self._checkpoint(checkpoint_id, empty=True)
+            return self.checkpoint
+        assert self._folder is not None, "a change is made only after its record is saved"
+        self.checkpoint = self._checkpoint(checkpoint_id)
+        atomic_write(self._folder / _MANIFEST, json.dumps(self.checkpoint.to_json(), indent=1).encode(), mode=0o600)
+        os.replace(self._folder, self._store.root / checkpoint_id)
+        fsync_dir(self._store.root)
+        self._store.step("done")
+        logger.info("apache checkpoint %s saved (%s): %s", checkpoint_id, self._title,
+                    ", ".join(str(p) for p in self._before))
+        return self.checkpoint
+
+    def abort(self) -> None:
+        """Put back everything recorded so far and forget the transaction."""
+        if self._folder is not None:
+            self._store.revert_folder(self._folder)
+            self._folder = None
 
 
 class Checkpoints:
     """The checkpoints kept in ``root`` (``<work-dir>/apache-checkpoints``).
 
-    ``step`` is a test seam called with the name of each commit step, so that a test can raise
-    from it to simulate a crash there. All methods raise :class:`TransactionError` on I/O errors.
+    ``step`` is a test seam called with the name of each step, so that a test can raise from it to
+    simulate a crash there. Methods raise :class:`TransactionError` on I/O errors.
     """
 
-    def __init__(self, root: Path, *, step: Step = _no_step) -> None:
+    def __init__(self, root: Path, *, step: Callable[[str], None] = _no_step) -> None:
         self.root = root
-        self._step = step
+        self.step = step
+
+    @contextlib.contextmanager
+    def transaction(self, title: str, *, temporary: bool = False) -> Iterator[Transaction]:
+        """A transaction saved as a checkpoint when the block ends, rolled back if the block raises."""
+        transaction = Transaction(self, title, temporary)
+        try:
+            yield transaction
+            transaction.finish()
+        except OSError as err:
+            transaction.abort()
+            raise TransactionError(f"changing the Apache configuration failed: {err}",
+                                   hint="check the permissions of the server root; the files were restored") from err
+        except Exception:
+            transaction.abort()
+            raise
+
+    def commit(self, title: str, changes: Mapping[Path, Content], *, temporary: bool = False) -> Checkpoint:
+        """One transaction that writes ``changes``; the checkpoint (empty when nothing changed)."""
+        with self.transaction(title, temporary=temporary) as transaction:
+            transaction.write(changes)
+        assert transaction.checkpoint is not None
+        return transaction.checkpoint
 
     def entries(self, *, temporary: bool | None = None) -> list[Checkpoint]:
         """Saved checkpoints, oldest first; ``temporary`` filters by kind (None: both)."""
         if not self.root.is_dir():
             return []
-        found = []
-        for entry in sorted(self.root.iterdir()):
-            if entry.name.isdigit() and (entry / _MANIFEST).is_file():
-                checkpoint = self._read(entry)
-                if temporary is None or checkpoint.temporary == temporary:
-                    found.append(checkpoint)
-        return found
+        found = [self._read(entry) for entry in sorted(self.root.iterdir())
+                 if entry.name.isdigit() and (entry / _MANIFEST).is_file()]
+        return [c for c in found if temporary is None or c.temporary == temporary]
 
     def _read(self, folder: Path) -> Checkpoint:
         try:
@@ -274,87 +302,16 @@ class Checkpoints:
             raise TransactionError(f"the Apache checkpoint {folder} cannot be read: {err}",
                                    hint=f"inspect {folder}; move it away to ignore it") from err
 
-    def commit(self, title: str, changes: Mapping[Path, Content], *, temporary: bool = False) -> Checkpoint:
-        """Record every path in ``changes``, then give each its new content; return the checkpoint.
-
-        Paths already in their new state are left alone; a commit with nothing to change saves
-        nothing on disk and returns a checkpoint with no paths.
-        """
-        wanted: dict[Path, Content] = {}
-        for path, content in changes.items():
-            target = _write_through(path, content)
-            if _current(target) != content:
-                wanted[target] = content
-        checkpoint_id = self._next_id()
-        if not wanted:
-            return Checkpoint(checkpoint_id, title, temporary, False, os.getpid(), time.time(), (), ())
-        in_progress = self.root / _IN_PROGRESS
-        if in_progress.exists():
-            raise TransactionError(f"an interrupted Apache configuration change is still recorded in {in_progress}",
-                                   hint="run the command again: it rolls the interrupted change back first")
-        try:
-            directories = _missing_parents(p for p, c in wanted.items() if c is not None)
-            checkpoint = self._stage(checkpoint_id, title, wanted, directories, temporary)
-            self._step("snapshot")
-            for directory in directories:
-                directory.mkdir(mode=_NEW_DIR_MODE)
-            for path, content in wanted.items():
-                if isinstance(content, bytes):
-                    atomic_write(path, content)
-                elif isinstance(content, Link):
-                    atomic_symlink(path, content.target)
-                else:
-                    _remove(path)
-                self._step(f"write {path}")
-            os.replace(in_progress, self.root / checkpoint_id)
-            _fsync_dir(self.root)
-        except OSError as err:
-            raise TransactionError(f"changing the Apache configuration failed: {err}",
-                                   hint="check the permissions of the server root; nothing was lost: "
-                                   "the next run restores the files as they were") from err
-        self._step("done")
-        logger.info("apache checkpoint %s saved (%s): %s", checkpoint_id, title, ", ".join(str(p) for p in wanted))
-        return checkpoint
-
-    def _stage(self, checkpoint_id: str, title: str, wanted: Mapping[Path, Content], directories: list[Path],
-               temporary: bool) -> Checkpoint:
-        """Write the record of ``wanted``'s paths and rename it to ``in-progress`` (the marker)."""
-        self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
-        staging = self.root / f".staging-{secrets.token_hex(4)}"
-        (staging / "blobs").mkdir(parents=True, mode=0o700)
-        before: list[_Before] = []
-        for index, path in enumerate(wanted):
-            now = _current(path)
-            if now is None:
-                before.append(_Before(path, "absent"))
-            elif isinstance(now, Link):
-                before.append(_Before(path, "link", target=now.target))
-            else:
-                status = path.stat()
-                _write_durably(staging / "blobs" / str(index), now)
-                before.append(_Before(path, "file", str(index), status.st_mode & 0o7777, status.st_uid,
-                                      status.st_gid))
-        checkpoint = Checkpoint(checkpoint_id, title, temporary, True, os.getpid(), time.time(),
-                                tuple(before), tuple(directories))
-        _write_durably(staging / _MANIFEST, json.dumps(checkpoint.to_json(), indent=1).encode())
-        _fsync_dir(staging / "blobs")
-        _fsync_dir(staging)
-        os.replace(staging, self.root / _IN_PROGRESS)
-        _fsync_dir(self.root)
-        return checkpoint
-
-    def _next_id(self) -> str:
+    def next_id(self) -> str:
         numbers = [int(p.name) for p in self.root.iterdir() if p.name.isdigit()] if self.root.is_dir() else []
         return f"{max(numbers, default=0) + 1:06d}"
 
     def confirm(self, checkpoint_ids: Iterable[str]) -> None:
         """Mark checkpoints as no longer pending: Apache runs with them, ``recover`` must keep them."""
-        for checkpoint_id in checkpoint_ids:
-            folder = self.root / checkpoint_id
-            if not (folder / _MANIFEST).is_file():
-                continue
-            checkpoint = dataclasses.replace(self._read(folder), pending=False)
-            atomic_write(folder / _MANIFEST, json.dumps(checkpoint.to_json(), indent=1).encode(), mode=0o600)
+        for folder in (self.root / checkpoint_id for checkpoint_id in checkpoint_ids):
+            if (folder / _MANIFEST).is_file():
+                checkpoint = dataclasses.replace(self._read(folder), pending=False)
+                atomic_write(folder / _MANIFEST, json.dumps(checkpoint.to_json(), indent=1).encode(), mode=0o600)
 
     def rollback(self, count: int = 1) -> list[Checkpoint]:
         """Revert the last ``count`` saved (non-temporary) checkpoints, newest first; return them.
@@ -374,15 +331,14 @@ class Checkpoints:
     def revert(self, checkpoint_ids: Iterable[str]) -> None:
         """Revert the given checkpoints (any kind), newest first; unknown ids are skipped."""
         for checkpoint_id in sorted(set(checkpoint_ids), reverse=True):
-            folder = self.root / checkpoint_id
-            if (folder / _MANIFEST).is_file():
-                self._revert_folder(folder)
+            if (self.root / checkpoint_id / _MANIFEST).is_file():
+                self.revert_folder(self.root / checkpoint_id)
 
     def recover(self) -> list[str]:
-        """Roll back what a crashed run left; return the titles of what was rolled back.
+        """Roll back what a crashed run left; the titles of what was rolled back.
 
-        That is an interrupted commit (``in-progress``), checkpoints saved but never confirmed, and
-        temporary checkpoints, in each case only when the process that made them is gone.
+        That is an interrupted transaction (``in-progress``), checkpoints saved but never confirmed,
+        and temporary checkpoints, in each case only when the process that made them is gone.
         """
         rolled_back: list[str] = []
         in_progress = self.root / _IN_PROGRESS
@@ -390,16 +346,14 @@ class Checkpoints:
             checkpoint = self._read(in_progress)
             if checkpoint.pid == os.getpid() or not _pid_alive(checkpoint.pid):
                 rolled_back.append(checkpoint.title)
-                self._revert_folder(in_progress)
+                self.revert_folder(in_progress)
         elif in_progress.exists():  # a rename never leaves it without its manifest; be safe anyway
             shutil.rmtree(in_progress, ignore_errors=True)
         for checkpoint in reversed(self.entries()):
-            if not (checkpoint.pending or checkpoint.temporary):
-                continue
-            if checkpoint.pid == os.getpid() or _pid_alive(checkpoint.pid):
-                continue
-            rolled_back.append(checkpoint.title)
-            self._revert_folder(self.root / checkpoint.id)
+            if (checkpoint.pending or checkpoint.temporary) and checkpoint.pid != os.getpid() \
+                    and not _pid_alive(checkpoint.pid):
+                rolled_back.append(checkpoint.title)
+                self.revert_folder(self.root / checkpoint.id)
         for pattern in (".staging-*", ".trash-*"):
             for leftover in self.root.glob(pattern) if self.root.is_dir() else ():
                 shutil.rmtree(leftover, ignore_errors=True)
@@ -407,8 +361,8 @@ class Checkpoints:
             logger.warning("rolled back the Apache configuration change %r that an earlier run left unfinished", title)
         return rolled_back
 
-    def _revert_folder(self, folder: Path) -> None:
-        """Put every recorded path back, remove the folders the commit made, then delete the checkpoint."""
+    def revert_folder(self, folder: Path) -> None:
+        """Put every recorded path back, remove the folders made, then delete the checkpoint folder."""
         checkpoint = self._read(folder)
         try:
             for before in reversed(checkpoint.before):
@@ -418,7 +372,7 @@ class Checkpoints:
                     directory.rmdir()
             trash = self.root / f".trash-{secrets.token_hex(4)}"
             os.replace(folder, trash)
-            _fsync_dir(self.root)
+            fsync_dir(self.root)
             shutil.rmtree(trash, ignore_errors=True)
         except OSError as err:
             raise TransactionError(
@@ -430,28 +384,17 @@ class Checkpoints:
 
 def _restore(folder: Path, before: _Before) -> None:
     """Give ``before.path`` its recorded state again, touching it only when it differs."""
-    path = before.path
-    now = _current(path)
-    if before.kind == "absent":
-        if now is not None:
-            _remove(path)
-    elif before.kind == "link":
-        if now != Link(before.target):
-            path.parent.mkdir(parents=True, exist_ok=True)
-            atomic_symlink(path, before.target)
-    else:
-        original = (folder / "blobs" / before.blob).read_bytes()
+    path, now, then = before.path, current(before.path), before.content(folder)
+    if isinstance(then, bytes):
         if isinstance(now, Link):
-            _remove(path)
+            remove(path)
             now = None
-        if now != original or (path.stat().st_mode & 0o7777) != before.mode:
+        if now != then or (path.stat().st_mode & 0o7777) != before.mode:
             path.parent.mkdir(parents=True, exist_ok=True)
-            atomic_write(path, original, mode=before.mode, owner=(before.uid, before.gid))
-
-
-def _write_durably(path: Path, data: bytes) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
+            atomic_write(path, then, mode=before.mode, owner=(before.uid, before.gid))
+    elif now != then:
+        if then is None:
+            remove(path)
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            atomic_symlink(path, then.target)

@@ -219,3 +219,59 @@ def test_atomic_write_keeps_mode_and_leaves_no_temporary_file(tmp_path: Path) ->
     assert target.read_bytes() == b"new"
     assert target.stat().st_mode & 0o777 == 0o600
     assert [p.name for p in tmp_path.iterdir()] == ["f.conf"]
+
+
+def test_a_transaction_records_files_another_writer_changes_then_rolls_them_back(tmp_path: Path) -> None:
+    paths = _layout(tmp_path)
+    root = paths["root"]
+    before = _state(root)
+    checkpoints = Checkpoints(tmp_path / "cp")
+    with checkpoints.transaction("install") as transaction:
+        transaction.record([paths["enabled"], paths["ports"]])  # as Augeas is about to save them
+        paths["site"].write_bytes(b"saved by augeas")
+        transaction.write({root / "sites-enabled" / "x.conf": Link("../sites-available/x.conf")})
+    assert transaction.checkpoint is not None
+    assert set(transaction.checkpoint.files) == {paths["site"], paths["ports"], root / "sites-enabled" / "x.conf"}
+    checkpoints.rollback()
+    assert _state(root) == before
+
+
+def test_an_error_inside_a_transaction_restores_everything_and_saves_nothing(tmp_path: Path) -> None:
+    paths = _layout(tmp_path)
+    before = _state(paths["root"])
+    checkpoints = Checkpoints(tmp_path / "cp")
+    with pytest.raises(RuntimeError, match="configtest"), checkpoints.transaction("install") as transaction:
+        transaction.write({paths["ports"]: b"Listen 443\n", paths["root"] / "new" / "f.conf": b"x"})
+        raise RuntimeError("configtest failed")
+    assert _state(paths["root"]) == before
+    assert checkpoints.entries() == [] and not (tmp_path / "cp" / "in-progress").exists()
+
+
+def test_a_transaction_that_changes_nothing_leaves_no_checkpoint(tmp_path: Path) -> None:
+    paths = _layout(tmp_path)
+    checkpoints = Checkpoints(tmp_path / "cp")
+    with checkpoints.transaction("noop") as transaction:
+        transaction.record([paths["site"], paths["ports"]])
+    assert transaction.checkpoint is not None and transaction.checkpoint.files == ()
+    assert checkpoints.entries() == [] and not (tmp_path / "cp" / "in-progress").exists()
+
+
+def test_a_crash_after_another_writer_changed_a_recorded_file_is_recovered(tmp_path: Path) -> None:
+    paths = _layout(tmp_path)
+    before = _state(paths["root"])
+    store = tmp_path / "cp"
+    with pytest.raises(Crash), Checkpoints(store).transaction("install") as transaction:
+        transaction.record([paths["site"]])
+        paths["site"].write_bytes(b"half done")
+        raise Crash("kill -9")  # a BaseException: nothing after it runs, as after a real kill
+    assert paths["site"].read_bytes() == b"half done"
+    _pretend_dead_in_progress(store)
+    assert Checkpoints(store).recover() == ["install"]
+    assert _state(paths["root"]) == before
+
+
+def _pretend_dead_in_progress(root: Path) -> None:
+    manifest = root / "in-progress" / "manifest.json"
+    data = json.loads(manifest.read_text())
+    data["pid"] = 2**22 + 12345
+    manifest.write_text(json.dumps(data))
