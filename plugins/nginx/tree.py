@@ -50,6 +50,11 @@ def _last_break(text: str) -> int:
     return found
 
 
+def _line_break(before: str, newline: str) -> str:
+    """``before`` and a line break; "\r\n" after a stray "\r", which would otherwise merge with "\n"."""
+    return before + ("\r\n" if before.endswith("\r") else newline)
+
+
 class Statement:
     """A directive with its words and the trivia around them; see the module docstring."""
 
@@ -232,16 +237,19 @@ class Container:
         at_end = index == len(children)
         post = self.closing if at_end else children[index].leading
         cut = _first_break(post)
+        in_file = isinstance(self, ConfigFile)
         if cut >= 0:
-            statement.leading, post = post[:cut] + newline + indent, post[cut:]
-        elif isinstance(self, ConfigFile) and (at_end or (index == 0 and not post)):
-            statement.leading = newline + indent if at_end and children else ""
-            if not at_end:
-                post = newline
+            statement.leading, post = _line_break(post[:cut], newline) + indent, post[cut:]
+        elif in_file and at_end:  # the end of a file without a final line break
+            statement.leading = _line_break(post, newline) + indent if post or children else ""
+            post = ""
+        elif in_file and index == 0 and not post:  # the very start of a file
+            statement.leading, post = "", newline
+        elif "#" in statement.trailing:  # its comment must end the line: break the shared line
+            statement.leading = newline + indent
+            post = newline + (self._own_indent() if at_end else indent) + post.lstrip(" \t")
         else:  # the neighbours share a line: stay on it
             statement.leading = post or " "
-            if at_end and not post:
-                post = " "
         if at_end:
             self.closing = post
         else:

@@ -7,8 +7,10 @@ import difflib
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from plugins.nginx import Block, ConfigFile, Directive, RawBlock, Statement, parse, parse_file
+from plugins.nginx import Block, ConfigFile, Directive, NginxParseError, RawBlock, Statement, parse, parse_file
 
 FIXTURES = Path(__file__).resolve().parents[3] / "fixtures" / "nginx"
 FIXTURE_FILES = sorted(path for path in FIXTURES.iterdir() if path.suffix == ".conf")
@@ -275,7 +277,7 @@ def test_append_to_a_file(text: str, expected: str) -> None:
     ("text", "expected"),
     [
         ("s { x; }", "s { x; a 1; }"),
-        ("s {}", "s { a 1; }"),
+        ("s {}", "s { a 1;}"),  # the closing trivia stays as it was, so remove() restores "s {}"
         ("s {\n}", "s {\n    a 1;\n}"),
         ("\ts {\n\t\tx;\n\t}", "\ts {\n\t\tx;\n\t\ta 1;\n\t}"),
     ],
@@ -328,3 +330,36 @@ def test_deep_nesting_parses_walks_and_dumps() -> None:
     assert tree.dump() == text
     [parents] = [p for s, p in tree.walk() if s.name == "x"]
     assert len(parents) == depth
+
+
+def test_a_comment_never_swallows_the_rest_of_a_shared_line() -> None:
+    tree = parse("s { x; }\n")
+    block = only(tree, "s")
+    assert isinstance(block, Block)
+    block.append(Directive.new("a", "1", comment="managed"))
+    assert tree.dump() == "s { x;\n    a 1; # managed\n}\n"
+    assert [s.name for s, _ in parse(tree.dump()).walk()] == ["s", "x", "a"]
+
+
+_PIECES = ["a", "b c", " ", "\n", "\r\n", "\r", "\t", ";", " {", "}", "# c\n", "'q'", "s {}", "x;\n", "\n\n  "]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(_PIECES), max_size=30).map("".join), st.booleans())
+def test_insert_anywhere_then_remove_restores_the_text(text: str, comment: bool) -> None:
+    try:
+        tree = parse(text)
+    except NginxParseError:
+        return
+    names = [s.name for s, _ in tree.walk()]
+    containers: list[ConfigFile | Block] = [tree, *(s for s, _ in tree.walk() if isinstance(s, Block))]
+    for container in containers:
+        for index in range(len(container.children) + 1):
+            added = Directive.new("zz", "1", comment="note" if comment else None)
+            container.insert(index, added)
+            reparsed = [s for s, _ in parse(tree.dump()).walk()]
+            assert [s.name for s in reparsed if s.name != "zz"] == names
+            assert [s.comment for s in reparsed if s.name == "zz"] == ["note" if comment else None]
+            container.remove(added)
+            if not comment:  # a comment may have moved a neighbour to a line of its own
+                assert tree.dump() == text
