@@ -28,31 +28,14 @@ import re
 from collections.abc import Iterable, Iterator, Sequence
 from typing import ClassVar
 
+from ._trivia import first_break as _first_break
+from ._trivia import last_break as _last_break
+from ._trivia import line_break as _line_break
 from .grammar import quote, unquote
 
 __all__ = ["Block", "ConfigFile", "Container", "Directive", "RawBlock", "Statement"]
 
 _COMMENT_TEXT = re.compile(r"#([^\n]*)")
-
-
-def _first_break(text: str) -> int:
-    """Offset of the first line break ("\\n" or "\\r\\n") in ``text``, or -1."""
-    found = text.find("\n")
-    if found > 0 and text[found - 1] == "\r":
-        return found - 1
-    return found
-
-
-def _last_break(text: str) -> int:
-    found = text.rfind("\n")
-    if found > 0 and text[found - 1] == "\r":
-        return found - 1
-    return found
-
-
-def _line_break(before: str, newline: str) -> str:
-    """``before`` and a line break; "\r\n" after a stray "\r", which would otherwise merge with "\n"."""
-    return before + ("\r\n" if before.endswith("\r") else newline)
 
 
 class Statement:
@@ -181,6 +164,7 @@ class Container:
 
     children: list[Statement]
     closing: str
+    _is_file: ClassVar[bool] = False  # a whole file (ConfigFile) rather than a block
 
     def walk(self) -> Iterator[tuple[Statement, tuple[Block, ...]]]:
         """Every statement below, depth first in file order, with its enclosing blocks (outermost first)."""
@@ -237,7 +221,7 @@ class Container:
         at_end = index == len(children)
         post = self.closing if at_end else children[index].leading
         cut = _first_break(post)
-        in_file = isinstance(self, ConfigFile)
+        in_file = self._is_file
         if cut >= 0:
             statement.leading, post = _line_break(post[:cut], newline) + indent, post[cut:]
         elif in_file and at_end:  # the end of a file without a final line break
@@ -245,9 +229,8 @@ class Container:
             post = ""
         elif in_file and index == 0 and not post:  # the very start of a file
             statement.leading, post = "", newline
-        elif "#" in statement.trailing:  # its comment must end the line: break the shared line
+        elif "#" in statement.trailing:  # its comment ends its line: give it a line of its own
             statement.leading = newline + indent
-            post = newline + (self._own_indent() if at_end else indent) + post.lstrip(" \t")
         else:  # the neighbours share a line: stay on it
             statement.leading = post or " "
         if at_end:
@@ -256,6 +239,21 @@ class Container:
             children[index].leading = post
         _layout(statement, indent, newline, indent[len(self._own_indent()) :] or "    ")
         children.insert(index, statement)
+        self._end_line_after(index)
+
+    def _end_line_after(self, index: int) -> None:
+        """If child ``index`` ends with a comment, start what follows it on a new line."""
+        if "#" not in self.children[index].trailing:
+            return
+        last = index == len(self.children) - 1
+        post = self.closing if last else self.children[index + 1].leading
+        if _first_break(post) == 0 or (last and self._is_file and not post):
+            return
+        post = self._newline() + (self._own_indent() if last else self._child_indent()) + post.lstrip(" \t")
+        if last:
+            self.closing = post
+        else:
+            self.children[index + 1].leading = post
 
     def append(self, statement: Statement) -> None:
         """Insert ``statement`` after the last child."""
@@ -278,8 +276,8 @@ class Container:
         if cut >= 0 and post_cut >= 0:
             post = pre[:cut] + post[post_cut:]
         elif cut >= 0:
-            post = pre[:cut] if last and isinstance(self, ConfigFile) and not post else pre + post.lstrip(" \t")
-        elif index == 0 and isinstance(self, ConfigFile) and post_cut >= 0:
+            post = pre[:cut] if last and self._is_file and not post else pre + post.lstrip(" \t")
+        elif index == 0 and self._is_file and post_cut >= 0:
             post = post[post_cut:].removeprefix("\r").removeprefix("\n")
         else:
             post = statement.trailing + post
@@ -298,6 +296,7 @@ class Container:
         indent = self._child_indent()
         _layout(new, indent, self._newline(), indent[len(self._own_indent()) :] or "    ")
         self.children[index] = new
+        self._end_line_after(index)
 
 
 class Block(Statement, Container):
@@ -364,6 +363,7 @@ class ConfigFile(Container):
     """One parsed file: its statements, the trivia at its end, and the text it was parsed from."""
 
     __slots__ = ("children", "closing", "path", "source")
+    _is_file = True
 
     def __init__(self, path: str | None, children: list[Statement], closing: str, source: str) -> None:
         self.path = path  # as nginx names it (see loader); None for text parsed without a file

@@ -339,6 +339,9 @@ def test_a_comment_never_swallows_the_rest_of_a_shared_line() -> None:
     block.append(Directive.new("a", "1", comment="managed"))
     assert tree.dump() == "s { x;\n    a 1; # managed\n}\n"
     assert [s.name for s, _ in parse(tree.dump()).walk()] == ["s", "x", "a"]
+    tree = parse("a; b;")
+    tree.replace(only(tree, "a"), Directive.new("c", comment="was a"))
+    assert tree.dump() == "c; # was a\nb;"
 
 
 _PIECES = ["a", "b c", " ", "\n", "\r\n", "\r", "\t", ";", " {", "}", "# c\n", "'q'", "s {}", "x;\n", "\n\n  "]
