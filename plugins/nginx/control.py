@@ -8,11 +8,11 @@ the nginx started with those flags.
 
 A reload is not a sleep: :meth:`Nginx.reload` signals the master (``nginx -s reload``, which reads the
 configuration's pid file), then watches the master's children until a worker of the new generation
-exists (the master starts new workers only once it has loaded the new configuration), failing fast
-when the error log shows the master refusing it. Checks of what is served (:func:`served_leaf`,
-:func:`http_get`) are polled with :func:`wait_until` under a short deadline.
+exists (the master starts new workers only once it has loaded the new configuration) and every
+worker of the old one has stopped accepting connections (it retitles itself "is shutting down"),
+failing fast when the error log shows the master refusing the configuration. Checks of what is served are in ``probes``.
 
-Allowed imports: the standard library and ``letsencrypt.plugin_api``.
+Allowed imports: the standard library, ``letsencrypt.plugin_api`` and this package.
 """
 
 from __future__ import annotations
@@ -20,12 +20,9 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import functools
-import http.client
 import logging
 import os
 import re
-import socket
-import ssl
 import subprocess
 import time
 from collections.abc import Callable, Sequence
@@ -33,16 +30,9 @@ from pathlib import Path
 
 from letsencrypt.plugin_api import MisconfigurationError, PluginError
 
-__all__ = [
-    "BuildInfo",
-    "HttpAnswer",
-    "Nginx",
-    "NginxNotRunning",
-    "build_info",
-    "http_get",
-    "served_leaf",
-    "wait_until",
-]
+from .probes import wait_until
+
+__all__ = ["BuildInfo", "Nginx", "NginxNotRunning", "build_info"]
 
 logger = logging.getLogger(__name__)
 
@@ -222,12 +212,15 @@ class Nginx:
                     f"nginx did not take the new configuration: {refused}",
                     hint="nginx keeps serving the old configuration; fix the cause named above")
             now = _children(master)
-            if now - before:
-                return None
-            if not _is_nginx_master(master):
-                raise NginxNotRunning(f"the nginx master (pid {master}) exited during the reload",
-                                      hint="see nginx's error log")
-            return f"the master (pid {master}) has started no new worker yet"
+            if not now - before:
+                if not _is_nginx_master(master):
+                    raise NginxNotRunning(f"the nginx master (pid {master}) exited during the reload",
+                                          hint="see nginx's error log")
+                return f"the master (pid {master}) has started no new worker yet"
+            accepting = sorted(pid for pid in before & now if _accepts(pid))
+            if accepting:
+                return f"old workers {accepting} still accept connections"
+            return None
 
         wait_until(applied, deadline, "nginx to reload")
         took = time.monotonic() - started
@@ -254,6 +247,21 @@ def _is_nginx_master(pid: int) -> bool:
         return True  # no /proc: trust the pid file as nginx -s does
     first = title.split(b"\0", 1)[0]
     return first.startswith(b"nginx: master") or Path(first.decode(errors="replace")).name.startswith("nginx")
+
+
+def _accepts(pid: int) -> bool:
+    """Whether ``pid`` is a worker still accepting connections with the old configuration.
+
+    On a reload the master starts new workers, waits 100 ms, then tells the old ones to quit; each
+    old worker then retitles itself "worker process is shutting down" and closes its listening
+    sockets in the same step. Until then both generations accept, so a check that reaches a new
+    worker proves nothing about the next connection.
+    """
+    try:
+        title = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False  # gone
+    return b"worker process" in title and b"shutting down" not in title
 
 
 def _children(pid: int) -> set[int]:
@@ -300,82 +308,3 @@ def _master_errors(error_log: Path | None, offset: int, master: int) -> str | No
         if int(match.group(2)) == master:
             return f"[{match.group(1).decode()}] {match.group(3).decode(errors='replace').strip()}"
     return None
-
-
-# --- polling checks ----------------------------------------------------------------------------------
-
-
-def wait_until(check: Callable[[], str | None], deadline: float, what: str) -> None:
-    """Call ``check`` until it returns None; it returns what it saw otherwise (for the error).
-
-    Polls quickly at first (1 ms, doubling to 50 ms) and raises :class:`MisconfigurationError` naming
-    ``what`` and the last observation after ``deadline`` seconds. Exceptions from ``check`` propagate.
-    """
-    end = time.monotonic() + deadline
-    interval = 0.001
-    while True:
-        seen = check()
-        if seen is None:
-            return
-        if time.monotonic() >= end:
-            raise MisconfigurationError(f"timed out after {deadline:g} s waiting for {what}: {seen}",
-                                        hint="see nginx's error log")
-        time.sleep(interval)
-        interval = min(interval * 2, 0.05)
-
-
-def served_leaf(host: str, port: int, server_name: str, *, timeout: float = 2.0) -> bytes:
-    """The DER certificate a TLS server at ``host``:``port`` presents for SNI ``server_name``.
-
-    Not verified (this is the check that the right certificate is there); raises ``OSError``.
-    """
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    context.check_hostname = False
-    context.verify_mode = ssl.CERT_NONE
-    with socket.create_connection((host, port), timeout=timeout) as raw, \
-            context.wrap_socket(raw, server_hostname=server_name) as tls:
-        der = tls.getpeercert(binary_form=True)
-    if der is None:
-        raise ssl.SSLError(f"{host}:{port} presented no certificate for {server_name}")
-    return der
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class HttpAnswer:
-    status: int
-    headers: dict[str, str]
-    body: bytes
-
-
-def http_get(host: str, port: int, host_header: str, path: str, *, tls: bool = False,
-             timeout: float = 2.0) -> HttpAnswer:
-    """GET ``path`` from ``host``:``port`` with ``Host: host_header`` (TLS unverified, SNI = host header)."""
-    connection: http.client.HTTPConnection
-    if tls:
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-        connection = _SniHTTPSConnection(host, port, host_header, timeout=timeout, context=context)
-    else:
-        connection = http.client.HTTPConnection(host, port, timeout=timeout)
-    try:
-        connection.request("GET", path, headers={"Host": host_header, "Connection": "close"})
-        response = connection.getresponse()
-        body = response.read()
-        return HttpAnswer(response.status, {k.lower(): v for k, v in response.getheaders()}, body)
-    finally:
-        connection.close()
-
-
-class _SniHTTPSConnection(http.client.HTTPSConnection):
-    """HTTPS to an address, with SNI set to the virtual host's name rather than the address."""
-
-    def __init__(self, host: str, port: int, server_name: str, *, timeout: float,
-                 context: ssl.SSLContext) -> None:
-        super().__init__(host, port, timeout=timeout, context=context)
-        self._server_name = server_name
-        self._ssl_context = context
-
-    def connect(self) -> None:
-        http.client.HTTPConnection.connect(self)
-        self.sock = self._ssl_context.wrap_socket(self.sock, server_hostname=self._server_name)

@@ -35,9 +35,12 @@ __all__ = [
     "Choice",
     "Listen",
     "ServerBlock",
+    "best_for",
     "match_rank",
+    "normal_host",
     "pcre_to_python",
     "serving",
+    "top_matches",
 ]
 
 logger = logging.getLogger(__name__)
@@ -292,3 +295,17 @@ def best_for(blocks: Sequence[ServerBlock], host: str) -> list[ServerBlock]:
     wanted = normal_host(host)
     ranked = [(rank, block) for block in blocks if (rank := _best_rank(block, wanted)) is not None]
     return [block for _, block in sorted(ranked, key=lambda item: item[0])]
+
+
+def top_matches(blocks: Sequence[ServerBlock], host: str) -> list[ServerBlock]:
+    """The blocks sharing the best match for ``host`` (same kind and length), in configuration order.
+
+    More than one means the same name in several blocks (on different sockets, or a conflict nginx
+    warns about): a wildcard block is never among them when an exact one exists.
+    """
+    wanted = normal_host(host)
+    ranked = [(rank, block) for block in blocks if (rank := _best_rank(block, wanted)) is not None]
+    if not ranked:
+        return []
+    best = min(rank[:2] for rank, _ in ranked)
+    return [block for rank, block in ranked if rank[:2] == best]

@@ -38,7 +38,7 @@ import os
 import secrets
 import shutil
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -202,11 +202,12 @@ class Checkpoints:
 
     # --- writing ---------------------------------------------------------------------------------
 
-    def commit(self, title: str, writes: Mapping[Path, bytes], *, temporary: bool = False) -> Checkpoint:
+    def commit(self, title: str, writes: Mapping[Path, bytes], *, temporary: bool = False,
+               private: Collection[Path] = ()) -> Checkpoint:
         """Snapshot every file in ``writes``, then write each one's new bytes; return the checkpoint.
 
         Files whose bytes do not change are left alone. A commit with nothing to change returns a
-        checkpoint with no files (nothing written on disk).
+        checkpoint with no files (nothing written on disk). Files in ``private`` (keys) are written 0600.
         """
         changes = {path: data for path, data in writes.items() if _read_or_none(path) != data}
         checkpoint_id = self._next_id()
@@ -222,7 +223,7 @@ class Checkpoints:
             checkpoint = self._stage(checkpoint_id, title, changes, temporary)
             self._step("snapshot")
             for path, data in changes.items():
-                atomic_write(path, data)
+                atomic_write(path, data, mode=0o600 if path in private else None)
                 self._step(f"write {path}")
             os.replace(in_progress, self.root / checkpoint_id)
             _fsync_dir(self.root)

@@ -21,7 +21,8 @@ import pytest
 
 from letsencrypt.plugin_api import MisconfigurationError
 from plugins.nginx import control
-from plugins.nginx.control import Nginx, NginxNotRunning, build_info, http_get, served_leaf, wait_until
+from plugins.nginx.control import Nginx, NginxNotRunning, build_info
+from plugins.nginx.probes import http_get, served_leaf, wait_until
 
 V_OUTPUT = (
     "nginx version: nginx/1.22.1\nbuilt with OpenSSL 3.0.11\nconfigure arguments: --with-cc-opt='-g -O2' "
