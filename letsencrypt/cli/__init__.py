@@ -123,6 +123,10 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 
 def _main(argv: Sequence[str] | None) -> None:
+    if argv is None:
+        from letsencrypt.cli._context import scope_plugins_to
+
+        scope_plugins_to(sys.argv[1:])
     group = _build()
     try:
         group.main(args=list(argv) if argv is not None else sys.argv[1:], prog_name="letsencrypt",
