@@ -21,9 +21,9 @@ __all__ = [
     "Directive",
     "challenge_include",
     "hsts_directives",
-    "is_https_redirect",
     "quote",
     "redirect_directives",
+    "redirects_all_to_https",
     "staple_directives",
     "temporary_vhost",
     "tls_options",
@@ -58,10 +58,14 @@ def tls_options() -> bytes:
 
 
 def quote(value: str) -> str:
-    """An argument as Apache reads it back: bare when it has no blank or quote, else double-quoted."""
-    if value and not re.search(r'[\s"\'\\]', value):
+    """An argument as Apache reads it back: bare unless it holds a blank or a quote, then double-quoted.
+
+    Backslashes are left alone: mod_rewrite reads its arguments raw (``\\.`` stays two characters),
+    so doubling them would change a regular expression.
+    """
+    if value and not re.search(r'[\s"\']', value):
         return value
-    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return '"' + value.replace('"', '\\"') + '"'
 
 
 def _https_base(https_port: int) -> str:
@@ -85,21 +89,40 @@ def redirect_directives(https_port: int) -> list[Directive]:
 
 
 _REDIRECT_TARGET = re.compile(r"^https://", re.IGNORECASE)
+_SAMPLE_PATHS = ("/", "/some/page.html?x=1")
 
 
-def is_https_redirect(name: str, args: Sequence[str]) -> bool:
-    """True for a directive that sends clients to HTTPS: it would loop if copied into the TLS vhost.
+def _matches_all(pattern: str) -> bool:
+    try:
+        return all(re.search(pattern, path) for path in _SAMPLE_PATHS)
+    except re.error:
+        return False
 
-    ``Redirect [status] URL-path https://...``, ``RedirectMatch [status] regex https://...``,
-    ``RedirectPermanent``/``RedirectTemp`` to https, and a ``RewriteRule`` whose substitution is an
-    https URL (``https://%{SERVER_NAME}...``, ``https://example.com$1``).
+
+def redirects_all_to_https(name: str, args: Sequence[str], names: Sequence[str] | None = None) -> bool:
+    """True for a directive that sends every request to https (to one of ``names``, when given).
+
+    ``Redirect [status] / https://...`` (a prefix of every path), ``RedirectMatch [status] REGEX
+    https://...`` and ``RewriteRule REGEX https://...`` whose regex matches any path. A redirect of
+    some paths only (``Redirect /old https://example.com/new``) is not one. With ``names``, only a
+    target on the same site counts (a host among ``names`` or taken from the request, such as
+    ``%{HTTP_HOST}``): copied into the TLS vhost, that one would loop.
     """
     lowered = name.lower()
-    if lowered in ("redirect", "redirectmatch", "redirectpermanent", "redirecttemp"):
-        return any(_REDIRECT_TARGET.match(arg) for arg in args)
-    if lowered == "rewriterule" and len(args) >= 2:
-        return bool(_REDIRECT_TARGET.match(args[1]))
-    return False
+    if len(args) < 2:
+        return False
+    target = args[1] if lowered == "rewriterule" else args[-1]
+    if not _REDIRECT_TARGET.match(target):
+        return False
+    if names is not None:
+        host = re.split(r"[/:]", target[len("https://"):], maxsplit=1)[0].lower()
+        if not (host.startswith("%{") or host in {n.lower() for n in names}):
+            return False
+    if lowered in ("redirect", "redirectpermanent", "redirecttemp"):
+        return args[-2] == "/"
+    if lowered == "redirectmatch":
+        return _matches_all(args[-2])
+    return lowered == "rewriterule" and _matches_all(args[0])
 
 
 def hsts_directives(max_age: int = HSTS_MAX_AGE) -> list[Directive]:

@@ -202,8 +202,8 @@ class Transaction:
             self._save_manifest()
             self._store.step("snapshot")
 
-    def write(self, changes: Mapping[Path, Content]) -> None:
-        """Record, then give each path its new content (bytes, :class:`Link`, or None to remove it)."""
+    def write(self, changes: Mapping[Path, Content], *, mode: int | None = None) -> None:
+        """Record, then give each path its content (bytes, :class:`Link`, None: removed); ``mode`` of the files."""
         wanted = {}
         for path, content in changes.items():
             target = through(path) if isinstance(content, bytes) else path
@@ -215,7 +215,7 @@ class Transaction:
             folder.mkdir(mode=_NEW_DIR_MODE, exist_ok=True)
         for path, content in wanted.items():
             if isinstance(content, bytes):
-                atomic_write(path, content)
+                atomic_write(path, content, mode=mode)
             elif isinstance(content, Link):
                 atomic_symlink(path, content.target)
             else:

@@ -9,9 +9,9 @@ import pytest
 
 from plugins.apache.snippets import (
     challenge_include,
-    is_https_redirect,
     quote,
     redirect_directives,
+    redirects_all_to_https,
     temporary_vhost,
     tls_options,
 )
@@ -41,12 +41,15 @@ def test_the_redirect_names_the_https_port_only_when_it_is_not_443() -> None:
     ("RedirectMatch", ("301", "^/(.*)$", "https://example.com/$1"), True),
     ("RedirectPermanent", ("/", "https://example.com/"), True),
     ("RewriteRule", ("^", "https://%{SERVER_NAME}%{REQUEST_URI}", "[END,NE,R=permanent]"), True),
-    ("RewriteRule", ("^/old$", "/new", "[R]"), False),
-    ("Redirect", ("/old", "http://other.example/"), False),
+    ("RewriteRule", ("^/?(.*)", "https://%{SERVER_NAME}/$1", "[R,L]"), True),
+    ("RewriteRule", ("^/old$", "https://example.com/new", "[R]"), False),
+    ("Redirect", ("permanent", "/old", "https://example.com/new"), False),
+    ("Redirect", ("/", "http://other.example/"), False),
+    ("RedirectMatch", ("^/(", "https://example.com/"), False),
     ("DocumentRoot", ("/var/www",), False),
 ])
-def test_https_redirects_are_recognised(name: str, args: tuple[str, ...], loops: bool) -> None:
-    assert is_https_redirect(name, args) is loops
+def test_redirects_of_everything_to_https_are_recognised(name: str, args: tuple[str, ...], loops: bool) -> None:
+    assert redirects_all_to_https(name, args) is loops
 
 
 def test_the_challenge_include_maps_the_path_and_rewrites_first_only_when_asked(tmp_path: Path) -> None:

@@ -1,0 +1,199 @@
+"""The Apache instance the plugin works on: its configuration as read, its checkpoints, and its control.
+
+Role: what the installer and the authenticator share. :class:`ApacheSite` reads the configuration
+as Apache does (``model.ApacheConfig``), applies a set of changes as one checkpoint
+(:meth:`ApacheSite.apply`: files and links written through the transaction, tree edits saved by
+Augeas after their files are recorded, added lines indented like their neighbours), tests and
+reloads the server waiting for checks instead of sleeping (:meth:`ApacheSite.reload`), and undoes
+what this process changed (:meth:`ApacheSite.revert_mine`).
+
+Allowed imports: the standard library, ``letsencrypt.plugin_api``; this package.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import ipaddress
+import logging
+import shutil
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+
+from letsencrypt.plugin_api import MisconfigurationError, PluginContext, PluginError
+
+from .conditions import ServerBuild, server_build
+from .control import Apache, ApacheNotRunning, served_leaf
+from .layout import reindent
+from .loader import LoadOptions
+from .model import Address, ApacheConfig, VirtualHost
+from .transactions import Checkpoint, Checkpoints, Transaction
+
+__all__ = ["ApacheSite", "Check", "certificate_check", "connect_host"]
+
+logger = logging.getLogger(__name__)
+
+Check = Callable[[], "str | None"]
+"""A check after a reload: None when what it looks for is served, else what it saw."""
+
+CHECKPOINTS = "apache-checkpoints"
+
+
+class ApacheSite:
+    """One server root, read once per process and changed only through :meth:`apply`."""
+
+    def __init__(self, context: PluginContext) -> None:
+        self.context = context
+        self.server_root = Path(context.options.get("server-root") or "/etc/apache2")
+        self.control = Apache(str(context.options.get("ctl") or "apache2ctl"), self.server_root)
+        self.checkpoints = Checkpoints(context.work_dir / CHECKPOINTS)
+        self.mine: list[str] = []  # checkpoint ids this process saved
+        self._config: ApacheConfig | None = None
+
+    # --- reading ---------------------------------------------------------------------------------
+
+    def prepare(self) -> None:
+        """Binary present, crashed changes rolled back, configuration readable: else a PluginError."""
+        if shutil.which(self.control.ctl) is None and not Path(self.control.ctl).is_file():
+            raise PluginError(f"the Apache control program {self.control.ctl!r} is not installed",
+                              hint="install apache2, or give its path with --apache-ctl")
+        if not self.server_root.is_dir():
+            raise MisconfigurationError(f"the Apache server root {self.server_root} does not exist",
+                                        hint="give it with --apache-server-root")
+        rolled_back = self.checkpoints.recover()
+        if rolled_back:
+            self.context.reporter.warn(
+                "rolled back Apache configuration changes an interrupted run left: " + "; ".join(rolled_back))
+            with contextlib.suppress(ApacheNotRunning):
+                self.control.config_test()
+                self.control.graceful()
+        self.read()
+
+    def read(self) -> ApacheConfig:
+        """Read (again) the configuration; files parsed before and unchanged are not parsed again."""
+        options = LoadOptions(self.server_root, config_file=self.control.main_config.name,
+                              environment=self.control.environment(), build=_build(self.control.binary))
+        tree = self._config.tree if self._config is not None else None
+        self._config = ApacheConfig.read(options, tree)
+        return self._config
+
+    @property
+    def config(self) -> ApacheConfig:
+        return self._config if self._config is not None else self.read()
+
+    def forget(self) -> None:
+        """Drop the tree: the next read parses every file from disk again (after a failure)."""
+        if self._config is not None:
+            self._config.tree.close()
+        self._config = None
+
+    # --- changing --------------------------------------------------------------------------------
+
+    def apply(self, title: str, change: Callable[[Transaction], None], *, temporary: bool = False) -> Checkpoint:
+        """Run ``change`` in one transaction, then save its tree edits; one checkpoint for all of it.
+
+        ``change`` writes files and links with ``transaction.write`` (and may :meth:`read` again to
+        see them) and edits ``self.config.tree``. Any error restores every file and forgets the tree.
+        """
+        try:
+            with self.checkpoints.transaction(title, temporary=temporary) as transaction:
+                change(transaction)
+                self._save_tree(transaction)
+        except BaseException:
+            self.forget()
+            raise
+        checkpoint = transaction.checkpoint
+        assert checkpoint is not None
+        if checkpoint.files:
+            self.mine.append(checkpoint.id)
+        return checkpoint
+
+    def _save_tree(self, transaction: Transaction) -> None:
+        tree = self.config.tree
+        edited = [Path(file) for file in tree.edited]
+        if not edited:
+            return
+        transaction.record(edited)
+        before = {file: _text(file) for file in edited}
+        tree.save()
+        fixed = {}
+        for file, old in before.items():
+            new = _text(file)
+            better = reindent(old, new) if old is not None and new is not None else new
+            if better is not None and better != new:
+                fixed[file] = better.encode("utf-8", "surrogateescape")
+        transaction.write(fixed)
+
+    def revert_mine(self) -> list[str]:
+        """Undo every checkpoint this process saved, newest first; their titles."""
+        titles = [c.title for c in self.checkpoints.entries() if c.id in self.mine]
+        self.checkpoints.revert(self.mine)
+        self.mine.clear()
+        self.forget()
+        return titles
+
+    def revert(self, checkpoint: Checkpoint) -> None:
+        self.checkpoints.revert([checkpoint.id])
+        with contextlib.suppress(ValueError):
+            self.mine.remove(checkpoint.id)
+        self.forget()
+
+    def confirm_mine(self) -> None:
+        """Apache runs with what this process saved: crash recovery must keep it."""
+        self.checkpoints.confirm(self.mine)
+
+    # --- the running server ------------------------------------------------------------------------
+
+    def reload(self, checks: Sequence[Check] = ()) -> float:
+        """``configtest``, then a graceful reload that returns once every check passes; the seconds taken."""
+        self.control.config_test()
+
+        def all_pass() -> str | None:
+            for check in checks:
+                seen = check()
+                if seen is not None:
+                    return seen
+            return None
+
+        return self.control.graceful(all_pass)
+
+
+@functools.cache
+def _build(binary: str) -> ServerBuild:
+    """The server's version and compiled-in modules, asked once per process (two runs of the binary)."""
+    return server_build(binary)
+
+
+def _text(file: Path) -> str | None:
+    try:
+        return file.read_bytes().decode("utf-8", "surrogateescape")
+    except FileNotFoundError:
+        return None
+
+
+def connect_host(config: ApacheConfig, vhost: VirtualHost | None, port: int) -> str:
+    """Where to connect to reach ``vhost`` on ``port``: its own IP, a Listen's IP, else loopback."""
+    candidates: Iterable[Address] = vhost.addresses if vhost is not None else ()
+    for address in [*candidates, *config.listens]:
+        if address.serves_port(port) and not address.is_wildcard and _is_ip(address.host):
+            return address.host
+    return "127.0.0.1"
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+def certificate_check(host: str, port: int, name: str, der: bytes) -> Check:
+    """A check that ``host``:``port`` presents the certificate ``der`` for SNI ``name``."""
+    def check() -> str | None:
+        try:
+            served = served_leaf(host, port, name, timeout=1.0)
+        except OSError as err:
+            return f"{host}:{port} (SNI {name}): {err}"
+        return None if served == der else f"{host}:{port} still presents another certificate for {name}"
+    return check
