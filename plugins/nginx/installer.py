@@ -26,7 +26,7 @@ from pathlib import Path
 from letsencrypt.plugin_api import MisconfigurationError, NotSupported
 
 from .configuration import MANAGED, Configuration, managed
-from .model import ServerBlock, serving, top_matches
+from .model import Listen, ServerBlock, serving, top_matches
 from .probes import Expectation
 from .ssl_files import DHPARAM_NAME, OPTIONS_DIRECTIVES, OPTIONS_NAME, leaf_der, ocsp_responder
 from .tree import Block, Directive
@@ -78,19 +78,28 @@ def deploy(conf: Configuration, domain: str, *, key_path: Path, fullchain_path: 
 
 
 def _add_tls_listens(conf: Configuration, block: ServerBlock, https_port: int) -> None:
-    has_listen = bool(conf.members(block, "listen"))
+    """``listen <https-port> ssl`` for each address the block listens on, joining the port's existing groups.
+
+    nginx serves a connection to an address from the blocks listening on exactly that address, else
+    from those on the wildcard: a new ``127.0.0.1:443`` beside an existing ``*:443`` would take every
+    connection to 127.0.0.1 away from the other TLS sites, so the wildcard is joined instead.
+    """
+    sockets = {listen.socket: other for other in conf.blocks for listen in other.listens if listen.port == https_port}
     new: list[Directive] = []
-    if not has_listen:  # the implicit "listen 80" stops applying once any listen exists
-        new.append(managed("listen", *block.listens[0].with_port(block.listens[0].port, ssl=False).split()))
-    seen: set[str] = set()
+    if not conf.members(block, "listen"):  # the implicit "listen 80" stops applying once any listen exists
+        new.append(managed("listen", block.listens[0].with_port(block.listens[0].port, ssl=False)))
+    targets: list[Listen] = []
     for listen in block.plain_listens:
-        if listen.address in seen:
-            continue
-        seen.add(listen.address)
-        if any(other.socket == (listen.address, https_port) for other in block.listens):
-            continue
-        _refuse_plain_socket(conf, listen.address, https_port)
-        new.append(managed("listen", *listen.with_port(https_port, ssl=True).split()))
+        wildcard = Listen("[::]" if listen.ipv6 else "*", https_port)
+        if (listen.address, https_port) in sockets or wildcard.socket not in sockets:
+            target = Listen(listen.address, https_port)
+        else:
+            target = wildcard
+        if target not in targets and not any(own.socket == target.socket for own in block.listens):
+            targets.append(target)
+    for target in targets:
+        _refuse_plain_socket(conf, target.address, https_port)
+        new.append(managed("listen", *target.with_port(https_port, ssl=True).split()))
     conf.add(block, new)
 
 

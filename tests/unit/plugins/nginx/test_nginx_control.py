@@ -191,7 +191,7 @@ def test_served_leaf_returns_the_certificate_for_the_sni(tmp_path: Path) -> None
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(identity.cert, identity.key)
     names: list[str | None] = []
-    context.sni_callback = lambda sock, name, ctx: names.append(name)  # type: ignore[assignment,misc,func-returns-value]
+    context.sni_callback = lambda sock, name, ctx: names.append(name)
     listener = socket.create_server(("127.0.0.1", 0))
     port = listener.getsockname()[1]
 
