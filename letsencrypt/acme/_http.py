@@ -94,6 +94,8 @@ class HttpTransport:
             ) from err
         except (requests.exceptions.RequestException, urllib3.exceptions.HTTPError) as err:
             raise errors.NetworkError(f"{method} {url}: {_root_cause(err)}", url=url) from err
+        except OSError as err:  # e.g. requests: "Could not find a suitable TLS CA certificate bundle"
+            raise errors.NetworkError(f"{method} {url}: {err}", url=url) from err
         logger.debug("%s %s -> %s %s", method, url, response.status_code, response.headers.get("Content-Type"))
         return response
 

@@ -220,6 +220,9 @@ def settings_from(
     if params.get("email") and params.get("no_email"):
         raise ConfigError("-m and --register-unsafely-without-email contradict each other", hint="give one")
     bundle = params.get("server_ca_bundle")
+    if bundle is not None and not Path(bundle).is_file():
+        raise ConfigError(f"--server-ca-bundle {bundle}: no such file",
+                          hint="give the PEM file of the CA's API trust anchor (ca_stub: DATA/api-root.pem)")
     return Settings(
         domains=_domains(params.get("domains") or ()),
         cert_name=params.get("cert_name"),
