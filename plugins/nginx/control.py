@@ -189,8 +189,13 @@ class Nginx:
             raise NginxNotRunning(f"nginx is not running: no nginx master has the pid {pid} in {pid_path}", hint=hint)
         return pid
 
-    def reload(self, *, pid_path: Path, error_log: Path | None, deadline: float = RELOAD_DEADLINE) -> float:
+    def reload(self, *, pid_path: Path, error_log: Path | None, deadline: float = RELOAD_DEADLINE,
+               settle: bool = True) -> float:
         """Reload the running master and return once its new workers run the new configuration.
+
+        With ``settle`` (the default) it also waits until no old worker accepts connections any more
+        (about 100 ms: nginx's own hand-over), so that every later connection sees the new
+        configuration; without it, it returns as soon as the master has taken the configuration.
 
         Returns the seconds taken. Raises :class:`NginxNotRunning` when no master runs, and
         :class:`MisconfigurationError` when nginx refuses the signal or the master does not take the
@@ -217,7 +222,7 @@ class Nginx:
                     raise NginxNotRunning(f"the nginx master (pid {master}) exited during the reload",
                                           hint="see nginx's error log")
                 return f"the master (pid {master}) has started no new worker yet"
-            accepting = sorted(pid for pid in before & now if _accepts(pid))
+            accepting = sorted(pid for pid in before & now if _accepts(pid)) if settle else []
             if accepting:
                 return f"old workers {accepting} still accept connections"
             return None

@@ -260,7 +260,8 @@ class NginxPlugin:
         self._conf = None
         try:
             conf = self._configuration()
-            self._nginx.reload(pid_path=conf.pid_path, error_log=conf.error_log)
+            # the next reload (the install) waits for the generations before it to stop accepting
+            self._nginx.reload(pid_path=conf.pid_path, error_log=conf.error_log, settle=False)
         except PluginError as err:  # the files are restored; nginx serves the challenge until its next reload
             logger.warning("nginx was not reloaded after removing the challenges: %s", err)
             self._context.reporter.warn(f"nginx was not reloaded after removing the challenges: {err}")
