@@ -36,6 +36,7 @@ from letsencrypt.plugin_api import (
     ChallengeType,
     Identifier,
     NotSupported,
+    PluginContext,
     PluginError,
 )
 
@@ -44,7 +45,7 @@ from .control import ApacheNotRunning, http_get, module_links
 from .model import Address, VirtualHost
 from .server import ApacheSite, Check, certificate_check, connect_host
 from .transactions import Checkpoint, Content, Transaction
-from .tree import Section
+from .tree import ConfigTree, Section
 
 __all__ = ["ApacheAuthenticator"]
 
@@ -69,9 +70,10 @@ class _Plan:
 class ApacheAuthenticator:
     """Serves http-01, simpleHttps and dvsni through the running Apache."""
 
-    def __init__(self, site: ApacheSite) -> None:
+    def __init__(self, site: ApacheSite, context: PluginContext) -> None:
         self.site = site
-        self.folder = site.context.work_dir / CHALLENGE_DIR
+        self.context = context
+        self.folder = context.work_dir / CHALLENGE_DIR
         self._checkpoint: Checkpoint | None = None
 
     def supported_challenges(self, identifier: Identifier) -> list[str]:
@@ -88,7 +90,8 @@ class ApacheAuthenticator:
         names = ", ".join(dict.fromkeys(task.domain for task in tasks))
         try:
             self._checkpoint = self.site.apply(f"letsencrypt: challenges for {names}",
-                                               lambda transaction: self._apply(transaction, plan), temporary=True)
+                                               lambda transaction, tree: self._apply(transaction, tree, plan),
+                                               temporary=True)
             self.site.reload(plan.checks)
         except PluginError as err:
             self._undo()
@@ -106,7 +109,7 @@ class ApacheAuthenticator:
         self.site.revert(checkpoint)
         if checkpoint.files:
             with contextlib.suppress(ApacheNotRunning):
-                self.site.reload()
+                self.site.reload(test=False)  # the configuration Apache ran before, byte for byte
 
     # --- planning ----------------------------------------------------------------------------------
 
@@ -132,7 +135,7 @@ class ApacheAuthenticator:
         return include
 
     def _http01(self, task: ChallengeTask, plan: _Plan) -> None:
-        config, port = self.site.config, self.site.context.http01_port
+        config, port = self.site.config, self.context.http01_port
         plan.files[self.folder / task.token] = task.http01_body
         vhost = config.vhost_for(task.domain, port)
         include = self._include_for(vhost, plan)
@@ -149,7 +152,7 @@ class ApacheAuthenticator:
         plan.responses.append(challenges.challenge_response(task.type))
 
     def _simple_https(self, task: ChallengeTask, plan: _Plan) -> None:
-        config, port = self.site.config, self.site.context.https_port
+        config, port = self.site.config, self.context.https_port
         solution = challenges.simple_https_solution(task.token)
         plan.files[self.folder / solution.path] = solution.body
         served_by = config.vhost_for(task.domain, port)
@@ -172,13 +175,13 @@ class ApacheAuthenticator:
             raise ChallengeSetupError(f"cannot answer the CA's dvsni challenge for {task.domain}: {err}") from err
         self._temporary_vhost(solution.sni, solution.challenge_certificate, plan, include=None)
         der = ssl.PEM_cert_to_DER_cert(solution.challenge_certificate.certificate_pem().decode())
-        host = connect_host(self.site.config, None, self.site.context.https_port)
-        plan.checks.append(certificate_check(host, self.site.context.https_port, solution.sni, der))
+        host = connect_host(self.site.config, None, self.context.https_port)
+        plan.checks.append(certificate_check(host, self.context.https_port, solution.sni, der))
         plan.responses.append(solution.response_payload())
 
     def _temporary_vhost(self, name: str, certificate: challenges.ChallengeCertificate, plan: _Plan, *,
                          include: Path | None) -> None:
-        port = self.site.context.https_port
+        port = self.context.https_port
         stem = self.folder / f"tls-{len(plan.main_includes) + 1}"
         cert_file, key_file, conf = stem.with_suffix(".crt"), stem.with_suffix(".key"), stem.with_suffix(".conf")
         plan.keys[key_file] = certificate.private_key_pem()
@@ -193,7 +196,7 @@ class ApacheAuthenticator:
 
     # --- applying ----------------------------------------------------------------------------------
 
-    def _apply(self, transaction: Transaction, plan: _Plan) -> None:
+    def _apply(self, transaction: Transaction, tree: ConfigTree, plan: _Plan) -> None:
         site = self.site
         config = site.config
         files = dict(plan.files)
@@ -202,20 +205,21 @@ class ApacheAuthenticator:
             files.update(module_links(site.server_root, module, loaded))
         transaction.write(plan.keys, mode=_PRIVATE)
         transaction.write(files)
-        tree = config.tree
+        tree.load(list(dict.fromkeys([*(vhost.file for vhost, _ in plan.includes.values()),
+                                      config.loaded.main_file])))
         for vhost, include in plan.includes.values():
             section = tree.file(vhost.file).nodes[vhost.path]
             assert isinstance(section, Section)
             first = section.children[0] if section.children else None
             tree.add_directive(section, "Include", [snippets.quote(str(include))], before=first)
-        main = tree.file(config.loaded.main_file)
-        port = site.context.https_port
+        main = config.loaded.main_file
+        port = self.context.https_port
         if plan.listen_tls and not any(listen.port == port for listen in config.listens) \
                 and not _listen_under_ssl(config, port):
-            tree.add_directive(main, "Listen", [str(Address("127.0.0.1", port)) if _loopback_only(config)
-                                                else str(port)])
+            address = str(Address("127.0.0.1", port)) if _loopback_only(config) else str(port)
+            tree.add_directive(tree.file(main), "Listen", [address])
         for include in dict.fromkeys(plan.main_includes):
-            tree.add_directive(tree.file(config.loaded.main_file), "Include", [snippets.quote(str(include))])
+            tree.add_directive(tree.file(main), "Include", [snippets.quote(str(include))])
 
 
 def _listen_under_ssl(config: Any, port: int) -> bool:

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from letsencrypt.acme.crypto import split_pem_chain
-from letsencrypt.plugin_api import MisconfigurationError, NotSupported
+from letsencrypt.plugin_api import MisconfigurationError, NotSupported, PluginContext
 
 from . import snippets
 from .control import http_get, module_links
@@ -85,16 +85,18 @@ def _key(vhost: VirtualHost) -> Key:
 class ApacheInstaller:
     """Plans from ``deploy_certificate``/``enhance``, applied by ``save``, checked by ``restart``."""
 
-    def __init__(self, site: ApacheSite) -> None:
+    def __init__(self, site: ApacheSite, context: PluginContext) -> None:
         self.site = site
+        self.context = context
         self._targets: dict[Key, _Target] = {}
         self._by_name: dict[str, _Target] = {}
         self._redirects: dict[Key, tuple[VirtualHost, list[str]]] = {}
         self._checks: list[Check] = []
+        self._tested = False  # config_test passed since the last change
 
     @property
     def https_port(self) -> int:
-        return self.site.context.https_port
+        return self.context.https_port
 
     # --- deciding ----------------------------------------------------------------------------------
 
@@ -110,7 +112,7 @@ class ApacheInstaller:
                                                                       None))
         else:
             plain = [v for v in config.vhosts_named(domain) if not v.tls]
-            port_first = sorted(plain, key=lambda v: not v.serves_port(self.site.context.http01_port))
+            port_first = sorted(plain, key=lambda v: not v.serves_port(self.context.http01_port))
             if not port_first:
                 raise MisconfigurationError(
                     f"no Apache virtual host serves {domain} (no ServerName or ServerAlias names it)",
@@ -161,9 +163,10 @@ class ApacheInstaller:
     # --- applying ----------------------------------------------------------------------------------
 
     def save(self, title: str, *, temporary: bool = False) -> None:
+        self._tested = False
         if not (self._targets or self._redirects):
             return
-        self.site.apply(title, self._apply, temporary=temporary)
+        self.site.apply(title, lambda transaction, _tree: self._apply(transaction), temporary=temporary)
         self._targets.clear()
         self._by_name.clear()
         self._redirects.clear()
@@ -256,7 +259,7 @@ class ApacheInstaller:
         config = self.site.config
         if any(listen.port == self.https_port for listen in config.listens):
             return
-        plain = [listen for listen in config.listens if listen.port == self.site.context.http01_port] or \
+        plain = [listen for listen in config.listens if listen.port == self.context.http01_port] or \
             config.listens[:1]
         ports_conf = next((f for f in config.loaded.files if Path(f).name == "ports.conf"), config.loaded.main_file)
         for host in dict.fromkeys(listen.host for listen in plain) or ["*"]:
@@ -295,7 +298,7 @@ class ApacheInstaller:
         own = any(snippets.redirects_all_to_https(e.name, e.words) for e in vhost.entry.walk())
         if not own:
             self._add(vhost, snippets.redirect_directives(self.https_port))
-        port = next((a.port for a in vhost.addresses if a.port is not None), self.site.context.http01_port)
+        port = next((a.port for a in vhost.addresses if a.port is not None), self.context.http01_port)
         host = connect_host(self.site.config, vhost, port)
         https_port = None if own else self.https_port
         self._checks.extend(_redirect_check(host, port, name, https_port) for name in names)
@@ -309,12 +312,24 @@ class ApacheInstaller:
 
     # --- the server --------------------------------------------------------------------------------
 
+    def config_test(self) -> None:
+        self.site.control.config_test()
+        self._tested = True
+
     def restart(self) -> None:
+        """Reload (testing the configuration first unless :meth:`config_test` just did) and wait for the checks."""
         checks, self._checks = self._checks, []
-        self.site.reload(checks)
+        tested, self._tested = self._tested, False
+        self.site.reload(checks, test=not tested)
         self.site.confirm_mine()
 
+    def rollback_checkpoints(self, count: int) -> None:
+        self._tested = False
+        self.site.checkpoints.rollback(count)
+        self.site.forget()
+
     def recovery_routine(self) -> None:
+        self._tested = False
         self._targets.clear()
         self._by_name.clear()
         self._redirects.clear()

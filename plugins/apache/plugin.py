@@ -41,9 +41,9 @@ class ApachePlugin:
     )
 
     def __init__(self, context: PluginContext) -> None:
-        self._site = ApacheSite(context)
-        self._authenticator = ApacheAuthenticator(self._site)
-        self._installer = ApacheInstaller(self._site)
+        self._site = ApacheSite.shared(context)
+        self._authenticator = ApacheAuthenticator(self._site, context)
+        self._installer = ApacheInstaller(self._site, context)
 
     def prepare(self) -> None:
         self._site.prepare()
@@ -80,15 +80,14 @@ class ApachePlugin:
         self._installer.save(title, temporary=temporary)
 
     def rollback_checkpoints(self, count: int = 1) -> None:
-        self._site.checkpoints.rollback(count)
-        self._site.forget()
+        self._installer.rollback_checkpoints(count)
 
     def recovery_routine(self) -> None:
         self._authenticator.cleanup(())
         self._installer.recovery_routine()
 
     def config_test(self) -> None:
-        self._site.control.config_test()
+        self._installer.config_test()
 
     def restart(self) -> None:
         self._installer.restart()

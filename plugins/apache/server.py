@@ -28,6 +28,7 @@ from .layout import reindent
 from .loader import LoadOptions
 from .model import Address, ApacheConfig, VirtualHost
 from .transactions import Checkpoint, Checkpoints, Transaction
+from .tree import ConfigTree
 
 __all__ = ["ApacheSite", "Check", "certificate_check", "connect_host"]
 
@@ -37,6 +38,9 @@ Check = Callable[[], "str | None"]
 """A check after a reload: None when what it looks for is served, else what it saw."""
 
 CHECKPOINTS = "apache-checkpoints"
+DEFAULT_ROOT = "/etc/apache2"
+DEFAULT_CTL = "apache2ctl"
+_SITES: dict[tuple[str, str, str], ApacheSite] = {}
 
 
 class ApacheSite:
@@ -44,16 +48,33 @@ class ApacheSite:
 
     def __init__(self, context: PluginContext) -> None:
         self.context = context
-        self.server_root = Path(context.options.get("server-root") or "/etc/apache2")
-        self.control = Apache(str(context.options.get("ctl") or "apache2ctl"), self.server_root)
+        self.server_root = Path(context.options.get("server-root") or DEFAULT_ROOT)
+        self.control = Apache(str(context.options.get("ctl") or DEFAULT_CTL), self.server_root)
         self.checkpoints = Checkpoints(context.work_dir / CHECKPOINTS)
         self.mine: list[str] = []  # checkpoint ids this process saved
         self._config: ApacheConfig | None = None
+        self._prepared = False
 
     # --- reading ---------------------------------------------------------------------------------
 
+    @classmethod
+    def shared(cls, context: PluginContext) -> ApacheSite:
+        """The site for this server root and work dir, one per process.
+
+        The client makes the authenticator and the installer as two plugin objects; sharing the
+        site reads the configuration once and keeps one list of this run's checkpoints.
+        """
+        key = (str(Path(context.options.get("server-root") or DEFAULT_ROOT).resolve()),
+               str(context.options.get("ctl") or DEFAULT_CTL), str(context.work_dir.resolve()))
+        site = _SITES.get(key)
+        if site is None:
+            site = _SITES[key] = cls(context)
+        return site
+
     def prepare(self) -> None:
         """Binary present, crashed changes rolled back, configuration readable: else a PluginError."""
+        if self._prepared:
+            return
         if shutil.which(self.control.ctl) is None and not Path(self.control.ctl).is_file():
             raise PluginError(f"the Apache control program {self.control.ctl!r} is not installed",
                               hint="install apache2, or give its path with --apache-ctl")
@@ -68,6 +89,7 @@ class ApacheSite:
                 self.control.config_test()
                 self.control.graceful()
         self.read()
+        self._prepared = True
 
     def read(self) -> ApacheConfig:
         """Read (again) the configuration; files parsed before and unchanged are not parsed again."""
@@ -89,27 +111,35 @@ class ApacheSite:
 
     # --- changing --------------------------------------------------------------------------------
 
-    def apply(self, title: str, change: Callable[[Transaction], None], *, temporary: bool = False) -> Checkpoint:
+    def apply(self, title: str, change: Callable[[Transaction, ConfigTree], None], *,
+              temporary: bool = False) -> Checkpoint:
         """Run ``change`` in one transaction, then save its tree edits; one checkpoint for all of it.
 
         ``change`` writes files and links with ``transaction.write`` (and may :meth:`read` again to
-        see them) and edits ``self.config.tree``. Any error restores every file and forgets the tree.
+        see them) and edits the tree it is given. That is the configuration's own tree, except for
+        a ``temporary`` change (a challenge): it gets a scratch tree (only the files it loads), so
+        that the configuration's tree is still true once the change is rolled back byte for byte.
+        Any error restores every file (and forgets the configuration's tree if it was edited).
         """
+        tree = ConfigTree() if temporary else self.config.tree
         try:
             with self.checkpoints.transaction(title, temporary=temporary) as transaction:
-                change(transaction)
-                self._save_tree(transaction)
+                change(transaction, tree)
+                self._save_tree(transaction, tree)
         except BaseException:
-            self.forget()
+            if not temporary:
+                self.forget()
             raise
+        finally:
+            if temporary:
+                tree.close()
         checkpoint = transaction.checkpoint
         assert checkpoint is not None
         if checkpoint.files:
             self.mine.append(checkpoint.id)
         return checkpoint
 
-    def _save_tree(self, transaction: Transaction) -> None:
-        tree = self.config.tree
+    def _save_tree(self, transaction: Transaction, tree: ConfigTree) -> None:
         edited = [Path(file) for file in tree.edited]
         if not edited:
             return
@@ -133,10 +163,12 @@ class ApacheSite:
         return titles
 
     def revert(self, checkpoint: Checkpoint) -> None:
+        """Undo one checkpoint; the configuration's tree stays valid for a temporary one (see :meth:`apply`)."""
         self.checkpoints.revert([checkpoint.id])
         with contextlib.suppress(ValueError):
             self.mine.remove(checkpoint.id)
-        self.forget()
+        if not checkpoint.temporary:
+            self.forget()
 
     def confirm_mine(self) -> None:
         """Apache runs with what this process saved: crash recovery must keep it."""
@@ -144,9 +176,11 @@ class ApacheSite:
 
     # --- the running server ------------------------------------------------------------------------
 
-    def reload(self, checks: Sequence[Check] = ()) -> float:
-        """``configtest``, then a graceful reload that returns once every check passes; the seconds taken."""
-        self.control.config_test()
+    def reload(self, checks: Sequence[Check] = (), *, test: bool = True) -> float:
+        """``configtest`` (unless ``test`` is false: a configuration known to work), then a graceful
+        reload that returns once every check passes; the seconds taken."""
+        if test:
+            self.control.config_test()
 
         def all_pass() -> str | None:
             for check in checks:

@@ -7,10 +7,11 @@ port, the certificate directives and the shared TLS options added, and wrapped i
 ``<IfModule mod_ssl.c>`` as certbot does. What would loop once copied (a ``Redirect`` to https, a
 ``RewriteRule`` sending to https, with the ``RewriteCond`` lines that belong to it) is left out.
 
-Debian layout (a ``sites-available`` folder and an included ``sites-enabled``): the copy goes to
+A vhost in ``sites-available`` (Debian's layout, ``sites-enabled`` included): the copy goes to
 ``sites-available/<name>-le-ssl.conf`` and is enabled by a ``sites-enabled`` symlink, as
-``a2ensite`` does. Otherwise it goes to ``<server root>/le-ssl/`` and an ``Include`` of it is added
-after the original vhost.
+``a2ensite`` does. Any other vhost (in ``apache2.conf``, in a folder of its own): the copy goes to
+``<server root>/le-ssl/`` and an ``Include`` of it is added right after the original, so that it is
+read where the original is, with the same ``Define``s and conditions around it.
 
 Allowed imports: the standard library; ``loader``, ``model``, ``snippets`` and ``tree`` of this package.
 """
@@ -61,12 +62,13 @@ def plan_copy(config: ApacheConfig, server_root: Path, vhost: VirtualHost, taken
     used = set(taken)
     real = Path(vhost.file).resolve()
     siblings = [v for v in config.vhosts if Path(v.file).resolve() == real]
-    debian = uses_sites_enabled(config, server_root)
-    if debian and real.parent == (server_root / "sites-available").resolve():
+    available = (server_root / "sites-available").resolve()
+    debian = real.parent == available and uses_sites_enabled(config, server_root)
+    if debian:
         stem = real.stem if len(siblings) == 1 else f"{real.stem}-{siblings.index(vhost) + 1}"
     else:
         stem = _SAFE.sub("_", vhost.server_name or real.stem)
-    folder = server_root / "sites-available" if debian else server_root / "le-ssl"
+    folder = available if debian else server_root / "le-ssl"
     for number in range(1, 1000):
         name = f"{stem}-le-ssl.conf" if number == 1 else f"{stem}-le-ssl-{number}.conf"
         candidate = folder / name
