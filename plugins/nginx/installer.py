@@ -72,7 +72,10 @@ def deploy(conf: Configuration, domain: str, *, key_path: Path, fullchain_path: 
         _set_file(conf, block, "ssl_certificate_key", key_path)
         block = conf.blocks[block.index]
         _add_shared_settings(conf, block, server_root)
-    leaf = leaf_der(fullchain_path)
+    try:
+        leaf = leaf_der(fullchain_path)
+    except (OSError, ValueError) as err:
+        raise MisconfigurationError(f"cannot read the certificate {fullchain_path} for {domain}: {err}") from err
     return [Expectation("certificate", listen.connect_host, listen.port, domain, leaf)
             for index in indexes for listen in conf.blocks[index].tls_listens]
 

@@ -237,7 +237,8 @@ class NginxPlugin:
         self._challenges[checkpoint.id] = {task.challenge.url for task in tasks}
         try:
             self.config_test()
-            self._nginx.reload(pid_path=self._configuration().pid_path, error_log=self._configuration().error_log)
+            saved = self._configuration()
+            self._nginx.reload(pid_path=saved.pid_path, error_log=saved.error_log)
             wait_until(check_all(done.expectations), SERVE_DEADLINE, "nginx to serve the challenges")
         except PluginError as err:
             self.cleanup(tasks)
