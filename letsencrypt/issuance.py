@@ -22,7 +22,7 @@ from collections.abc import Callable, Sequence
 from letsencrypt._crashpoints import crash_point
 from letsencrypt.acme import challenges, crypto
 from letsencrypt.acme.client import AcmeClient, AuthorizationHandle, OrderHandle
-from letsencrypt.acme.errors import AcmeError, ResourceFailed
+from letsencrypt.acme.errors import AcmeError, PollTimeout, ResourceFailed
 from letsencrypt.acme.messages import AuthorizationStatus, Challenge, Identifier
 from letsencrypt.errors import ChallengeFailed, ConfigError
 from letsencrypt.plugin_api import Authenticator, ChallengeTask, Reporter
@@ -87,8 +87,8 @@ def obtain_certificate(
     order = client.new_order(request.identifiers, profile=request.profile, replaces=request.replaces)
     logger.info("order %s for %s", order.url, ", ".join(i.value for i in request.identifiers))
     crash_point("order-created")
-    authorize(client, authenticator, order, request.preferred_challenges, reporter, deadline=deadline)
-    order = client.wait_for_order(order.url, deadline=deadline)
+    ready = authorize(client, authenticator, order, request.preferred_challenges, reporter, deadline=deadline)
+    order = ready or client.wait_for_order(order.url, deadline=deadline)
     reporter.progress("finalizing the order")
     order = client.finalize(order, request.csr_der, deadline=deadline)
     crash_point("finalized")
@@ -109,8 +109,11 @@ def authorize(
     reporter: Reporter,
     *,
     deadline: float,
-) -> None:
-    """Make every authorization of ``order`` valid, or raise ``ChallengeFailed``."""
+) -> OrderHandle | None:
+    """Make every authorization of ``order`` valid, or raise ``ChallengeFailed``.
+
+    Returns the order once ready when challenges were answered, ``None`` when nothing was pending.
+    """
     handles = client.authorizations(order)
     pending: list[tuple[AuthorizationHandle, ChallengeTask]] = []
     for handle in handles:
@@ -124,7 +127,7 @@ def authorize(
             )
         pending.append((handle, _task(client, authenticator, handle, preferred)))
     if not pending:
-        return
+        return None
     tasks = [task for _, task in pending]
     reporter.progress(f"proving control of {', '.join(_describe(t) for t in tasks)}")
     try:
@@ -135,7 +138,7 @@ def authorize(
         for task, payload in zip(tasks, payloads, strict=True):
             client.answer_challenge(task.challenge, payload)
         crash_point("challenges-answered")
-        _wait_all(client, pending, reporter, deadline)
+        return _wait_all(client, order, pending, reporter, deadline)
     finally:
         try:
             authenticator.cleanup(tasks)
@@ -149,26 +152,42 @@ def _describe(task: ChallengeTask) -> str:
 
 
 def _wait_all(
-    client: AcmeClient, pending: Sequence[tuple[AuthorizationHandle, ChallengeTask]], reporter: Reporter,
-    deadline: float,
-) -> None:
+    client: AcmeClient, order: OrderHandle, pending: Sequence[tuple[AuthorizationHandle, ChallengeTask]],
+    reporter: Reporter, deadline: float,
+) -> OrderHandle:
+    """Wait for the order to become ready: one request per poll however many names it has (RFC 8555
+    §7.1.6: ready once every authorization is valid, invalid once one fails). Only when it fails are
+    the authorizations read, to say which names failed and why."""
+    names = ", ".join(task.domain for _, task in pending[:3]) + (" ..." if len(pending) > 3 else "")
+    reporter.progress(f"waiting for the CA to validate {names}")
+    try:
+        return client.wait_for_order(order.url, deadline=deadline)
+    except (ResourceFailed, PollTimeout) as err:
+        failures = _failures(client, pending) or [str(err)]
+    raise ChallengeFailed(
+        "the CA could not validate " + ("these names" if len(failures) > 1 else "this name") + ":\n  "
+        + "\n  ".join(failures),
+        hint=_hint(pending[0][1].challenge.type_name),
+    )
+
+
+def _failures(client: AcmeClient, pending: Sequence[tuple[AuthorizationHandle, ChallengeTask]]) -> list[str]:
     failures: list[str] = []
     for handle, task in pending:
-        reporter.progress(f"waiting for the CA to validate {_describe(task)}")
         try:
-            client.wait_for_authorization(handle.url, deadline=deadline)
-        except ResourceFailed as err:
-            detail = err.problem.detail if err.problem is not None else str(err)
-            kind = f"{err.problem.short_type}: " if err.problem is not None else ""
-            failures.append(f"{task.domain}: {task.challenge.type_name} failed: {kind}{detail}")
+            authorization = client.get_authorization(handle.url).authorization
         except AcmeError as err:
             failures.append(f"{task.domain}: {err}")
-    if failures:
-        raise ChallengeFailed(
-            "the CA could not validate " + ("these names" if len(failures) > 1 else "this name") + ":\n  "
-            + "\n  ".join(failures),
-            hint=_hint(pending[0][1].challenge.type_name),
-        )
+            continue
+        if authorization.status == AuthorizationStatus.VALID:
+            continue
+        errors = [c.error for c in authorization.challenges if c.error is not None]
+        if errors:
+            failures.append(f"{task.domain}: {task.challenge.type_name} failed: "
+                            f"{errors[0].short_type}: {errors[0].detail}")
+        else:
+            failures.append(f"{task.domain}: the authorization is still {authorization.status}")
+    return failures
 
 
 def _hint(challenge_type: str) -> str:
