@@ -93,6 +93,7 @@ class ApacheInstaller:
         self._redirects: dict[Key, tuple[VirtualHost, list[str]]] = {}
         self._checks: list[Check] = []
         self._tested = False  # config_test passed since the last change
+        self._hosts: dict[str, str] = {}  # where each name deployed in this run is served
 
     @property
     def https_port(self) -> int:
@@ -309,6 +310,7 @@ class ApacheInstaller:
             der = _leaf_der(target.certificate.read_bytes())
             host = connect_host(self.site.config, vhost, self.https_port)
             self._checks.extend(certificate_check(host, self.https_port, name, der) for name in target.names)
+            self._hosts.update(dict.fromkeys(target.names, host))
 
     # --- the server --------------------------------------------------------------------------------
 
@@ -337,12 +339,11 @@ class ApacheInstaller:
         self.site.revert_mine()
 
     def verify_deployment(self, domain: str, fullchain_pem: bytes) -> None:
-        vhost = self._tls_vhost(domain)
-        host = connect_host(self.site.config, vhost, self.https_port)
+        host = self._hosts.get(domain) or connect_host(self.site.config, self._tls_vhost(domain), self.https_port)
         message = certificate_check(host, self.https_port, domain, _leaf_der(fullchain_pem))()
         if message is not None:
             raise MisconfigurationError(f"Apache does not serve the new certificate for {domain}: {message}",
-                                        hint=f"check the TLS virtual host for {domain} ({vhost})")
+                                        hint=f"check the TLS virtual host for {domain} on port {self.https_port}")
 
 
 def _section(node: object) -> Section:

@@ -53,6 +53,7 @@ class ApacheSite:
         self.checkpoints = Checkpoints(context.work_dir / CHECKPOINTS)
         self.mine: list[str] = []  # checkpoint ids this process saved
         self._config: ApacheConfig | None = None
+        self._stale = False  # the tree was saved since the model was built
         self._prepared = False
 
     # --- reading ---------------------------------------------------------------------------------
@@ -97,11 +98,13 @@ class ApacheSite:
                               environment=self.control.environment(), build=_build(self.control.binary))
         tree = self._config.tree if self._config is not None else None
         self._config = ApacheConfig.read(options, tree)
+        self._stale = False
         return self._config
 
     @property
     def config(self) -> ApacheConfig:
-        return self._config if self._config is not None else self.read()
+        """The configuration as last read; read again when a saved change made it stale."""
+        return self._config if self._config is not None and not self._stale else self.read()
 
     def forget(self) -> None:
         """Drop the tree: the next read parses every file from disk again (after a failure)."""
@@ -125,7 +128,7 @@ class ApacheSite:
         try:
             with self.checkpoints.transaction(title, temporary=temporary) as transaction:
                 change(transaction, tree)
-                self._save_tree(transaction, tree)
+                rewritten = self._save_tree(transaction, tree)
         except BaseException:
             if not temporary:
                 self.forget()
@@ -137,12 +140,19 @@ class ApacheSite:
         assert checkpoint is not None
         if checkpoint.files:
             self.mine.append(checkpoint.id)
+            self._stale = not temporary
+        if rewritten and not temporary:
+            self.forget()  # its spans and texts are those before the indentation: parse the files again
         return checkpoint
 
-    def _save_tree(self, transaction: Transaction, tree: ConfigTree) -> None:
+    def _save_tree(self, transaction: Transaction, tree: ConfigTree) -> bool:
+        """Save the tree's edits, then indent the added lines like their neighbours; True if that rewrote a file.
+
+        Augeas knows nothing of that last rewrite, so a tree that saw it must not be used again.
+        """
         edited = [Path(file) for file in tree.edited]
         if not edited:
-            return
+            return False
         transaction.record(edited)
         before = {file: _text(file) for file in edited}
         tree.save()
@@ -153,6 +163,7 @@ class ApacheSite:
             if better is not None and better != new:
                 fixed[file] = better.encode("utf-8", "surrogateescape")
         transaction.write(fixed)
+        return bool(fixed)
 
     def revert_mine(self) -> list[str]:
         """Undo every checkpoint this process saved, newest first; their titles."""

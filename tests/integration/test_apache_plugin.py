@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
 from integration._procs import free_port, require_binary
 from integration.apache_plugin_harness import (
     ApacheServer,
@@ -31,7 +32,6 @@ from integration.apache_plugin_harness import (
 )
 from integration.client_harness import ClientRunner, describe
 from integration.pebble_harness import Pebble
-
 from letsencrypt.testing import CAStub, run_ca_stub
 
 pytestmark = pytest.mark.timeout(240)
