@@ -17,9 +17,14 @@ NAME=${DEMO_NAME:-demo.example.test}
 EMAIL=admin@example.test
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/letsencrypt-demo.XXXXXX")
 CA_PID=
+NGINX_PID=
 
 cleanup() {
     local rc=$?
+    if [ -n "$NGINX_PID" ] && kill -0 "$NGINX_PID" 2>/dev/null; then
+        kill "$NGINX_PID" 2>/dev/null || true
+        wait "$NGINX_PID" 2>/dev/null || true
+    fi
     if [ -n "$CA_PID" ] && kill -0 "$CA_PID" 2>/dev/null; then
         kill "$CA_PID" 2>/dev/null || true
         wait "$CA_PID" 2>/dev/null || true
@@ -104,5 +109,65 @@ step "verifying the chain against the CA's root (management API /roots/0)"
     "http://127.0.0.1:$MGMT_PORT/roots/0" >"$WORK/root.pem"
 show openssl verify -CAfile "$WORK/root.pem" -untrusted "$LIVE/chain.pem" "$LIVE/cert.pem"
 
+# --- part two: a throwaway nginx gets a certificate and serves HTTPS, HTTP redirected to it ---------
+SITE=www.$NAME
+NG=$WORK/nginx
+mkdir -p "$NG/conf.d"
+cat >"$NG/nginx.conf" <<NGINX_CONF
+pid $NG/nginx.pid;
+error_log $NG/error.log;
+events { worker_connections 64; }
+http {
+    access_log off;
+    default_type text/plain;
+    include conf.d/*.conf;
+}
+NGINX_CONF
+cat >"$NG/conf.d/site.conf" <<SITE_CONF
+# the site as its owner wrote it: plain HTTP on the port where the CA validates
+server {
+    listen 127.0.0.1:$HTTP_PORT;
+    server_name $SITE;
+    location / {
+        return 200 "hello from nginx\n";
+    }
+}
+SITE_CONF
+
+step "starting a throwaway nginx serving $SITE on http://127.0.0.1:$HTTP_PORT"
+show nginx -t -q -p "$NG/" -c "$NG/nginx.conf" -e "$NG/error.log"
+nginx -p "$NG/" -c "$NG/nginx.conf" -e "$NG/error.log" -g 'daemon off;' >"$NG/nginx.out" 2>&1 </dev/null &
+NGINX_PID=$!
+"$PY" - "$HTTP_PORT" "$NGINX_PID" <<'WAIT_NGINX'
+import os, socket, sys, time
+port, pid = int(sys.argv[1]), int(sys.argv[2])
+deadline = time.monotonic() + 10
+while time.monotonic() < deadline:
+    try:
+        os.kill(pid, 0)
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        sys.exit(0)
+    except ProcessLookupError:
+        sys.exit("demo: nginx exited during start-up")
+    except OSError:
+        time.sleep(0.05)
+sys.exit("demo: nginx did not listen")
+WAIT_NGINX
+
+step "letsencrypt --nginx: prove control through nginx, install, force HTTPS on 127.0.0.1:$TLS_PORT"
+show .venv/bin/letsencrypt --nginx -d "$SITE" --redirect \
+    --nginx-server-root "$NG" --http-01-port "$HTTP_PORT" --http-01-address 127.0.0.1 --https-port "$TLS_PORT" \
+    -n --agree-tos -m "$EMAIL" "${COMMON[@]}"
+
+step "what nginx serves now"
+show curl -sS -o /dev/null -w "http://$SITE:$HTTP_PORT/ -> %{http_code} %{redirect_url}\n" \
+    --resolve "$SITE:$HTTP_PORT:127.0.0.1" "http://$SITE:$HTTP_PORT/"
+show curl -sS --cacert "$WORK/root.pem" --resolve "$SITE:$TLS_PORT:127.0.0.1" "https://$SITE:$TLS_PORT/"
+show curl -sS -L --cacert "$WORK/root.pem" --resolve "$SITE:$HTTP_PORT:127.0.0.1" \
+    --resolve "$SITE:$TLS_PORT:127.0.0.1" "http://$SITE:$HTTP_PORT/"
+echo "the site file now (letsencrypt changed only what it must):"
+cat "$NG/conf.d/site.conf"
+
 echo
-echo "demo: done - a certificate for $NAME from a local test CA, verified up to its root."
+echo "demo: done - certificates for $NAME and $SITE from a local test CA, verified up to its root;"
+echo "      nginx serves $SITE over HTTPS and redirects HTTP to it."

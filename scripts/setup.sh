@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(
     python3 python3-venv python3-dev gcc pkg-config
-    openssl ca-certificates
+    openssl ca-certificates curl
     libaugeas0 augeas-lenses libaugeas-dev
     pebble lego
     nginx apache2
@@ -46,16 +46,17 @@ if [ ! -e "$stamp" ]; then
 fi
 # certbot from PyPI in a virtualenv of its own (not in .venv: it must not see or pin our packages),
 # for tests/integration/test_ca_stub_interop.py, which runs .venv-certbot/bin/certbot against ca_stub,
-# and benchmarks/nginx_parse.py, which runs certbot's nginx parser against ours.
+# and benchmarks/nginx_parse.py and apache_vhosts.py, which run certbot's nginx and apache parsers against ours.
 CERTBOT_SPEC='certbot>=4,<6'
 CERTBOT_NGINX_SPEC='certbot-nginx>=4,<6'
+CERTBOT_APACHE_SPEC='certbot-apache>=4,<6'  # needs python-augeas, hence libaugeas0 above
 if [ ! -x .venv-certbot/bin/python ]; then
     "$PY" -m venv .venv-certbot
 fi
-certbot_stamp=.venv-certbot/.installed-$(printf '%s %s' "$CERTBOT_SPEC" "$CERTBOT_NGINX_SPEC" | sha256sum | cut -c1-16)
+certbot_stamp=.venv-certbot/.installed-$(printf '%s %s %s' "$CERTBOT_SPEC" "$CERTBOT_NGINX_SPEC" "$CERTBOT_APACHE_SPEC" | sha256sum | cut -c1-16)
 if [ ! -e "$certbot_stamp" ]; then
     .venv-certbot/bin/python -m pip install -q --upgrade pip
-    .venv-certbot/bin/python -m pip install -q "$CERTBOT_SPEC" "$CERTBOT_NGINX_SPEC"
+    .venv-certbot/bin/python -m pip install -q "$CERTBOT_SPEC" "$CERTBOT_NGINX_SPEC" "$CERTBOT_APACHE_SPEC"
     rm -f .venv-certbot/.installed-*; touch "$certbot_stamp"
 fi
 echo "setup: ready (.venv/bin/python, $(.venv/bin/python --version); $(.venv-certbot/bin/certbot --version 2>&1))"
