@@ -165,6 +165,7 @@ class ApacheInstaller:
 
     def save(self, title: str, *, temporary: bool = False) -> None:
         self._tested = False
+        self.site.settle()
         if not (self._targets or self._redirects):
             return
         self.site.apply(title, lambda transaction, _tree: self._apply(transaction), temporary=temporary)

@@ -51,7 +51,8 @@ class ApacheSite:
         self.server_root = Path(context.options.get("server-root") or DEFAULT_ROOT)
         self.control = Apache(str(context.options.get("ctl") or DEFAULT_CTL), self.server_root)
         self.checkpoints = Checkpoints(context.work_dir / CHECKPOINTS)
-        self.mine: list[str] = []  # checkpoint ids this process saved
+        self.mine: list[str] = []  # checkpoint ids this process saved (this unit of work: see settle)
+        self._confirmed: set[str] = set()
         self._config: ApacheConfig | None = None
         self._stale = False  # the tree was saved since the model was built
         self._prepared = False
@@ -184,6 +185,12 @@ class ApacheSite:
     def confirm_mine(self) -> None:
         """Apache runs with what this process saved: crash recovery must keep it."""
         self.checkpoints.confirm(self.mine)
+        self._confirmed.update(self.mine)
+
+    def settle(self) -> None:
+        """A new unit of work begins (the next lineage of a ``renew``): what is confirmed is no longer ours
+        to undo in :meth:`revert_mine`."""
+        self.mine = [checkpoint_id for checkpoint_id in self.mine if checkpoint_id not in self._confirmed]
 
     # --- the running server ------------------------------------------------------------------------
 

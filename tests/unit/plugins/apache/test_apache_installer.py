@@ -257,3 +257,18 @@ def test_a_failing_configtest_is_reported_with_apaches_words(tmp_path: Path, lin
     (root / "broken").touch()
     with pytest.raises(MisconfigurationError, match="Syntax error on line 1 of broken"):
         plugin.config_test()
+
+
+def test_recovery_after_the_second_lineage_of_a_renew_keeps_the_first(tmp_path: Path, lineage: Path) -> None:
+    root = make_root(tmp_path)
+    add_site(root, "a.conf", "<VirtualHost *:80>\n    ServerName a.example\n</VirtualHost>\n")
+    add_site(root, "b.conf", "<VirtualHost *:80>\n    ServerName b.example\n</VirtualHost>\n")
+    plugin = _plugin(tmp_path, root)
+    _deploy(plugin, lineage, "a.example")
+    plugin.save("install a")
+    plugin._site.confirm_mine()  # what restart() does once Apache serves it
+    first = state(root)
+    _deploy(plugin, lineage, "b.example")
+    plugin.save("install b")
+    plugin.recovery_routine()
+    assert state(root) == first
