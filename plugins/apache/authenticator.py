@@ -91,7 +91,7 @@ class ApacheAuthenticator:
         try:
             self._checkpoint = self.site.apply(f"letsencrypt: challenges for {names}",
                                                lambda transaction, tree: self._apply(transaction, tree, plan),
-                                               temporary=True)
+                                               temporary=True, scratch=True)
             self.site.reload(plan.checks)
         except PluginError as err:
             self._undo()
@@ -106,7 +106,7 @@ class ApacheAuthenticator:
         if self._checkpoint is None:
             return
         checkpoint, self._checkpoint = self._checkpoint, None
-        self.site.revert(checkpoint)
+        self.site.revert(checkpoint, scratch=True)
         if checkpoint.files:
             with contextlib.suppress(ApacheNotRunning):
                 self.site.reload(test=False)  # the configuration Apache ran before, byte for byte

@@ -148,7 +148,7 @@ class ApacheInstaller:
                                             hint="install a certificate for it first (letsencrypt install)")
             certificate = existing.directives("SSLCertificateFile")
             path = Path(certificate[-1].words[0]) if certificate and certificate[-1].words else Path()
-            target = self._targets.setdefault(_key(existing), _Target(_key(existing), path, Path(), [domain], None))
+            target = self._targets.setdefault(_key(existing), _Target(_key(existing), path, Path(), [], None))
             target.names.append(domain)
             self._by_name[domain] = target
         if enhancement == "staple-ocsp":

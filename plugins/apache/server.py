@@ -115,34 +115,35 @@ class ApacheSite:
 
     # --- changing --------------------------------------------------------------------------------
 
-    def apply(self, title: str, change: Callable[[Transaction, ConfigTree], None], *,
-              temporary: bool = False) -> Checkpoint:
+    def apply(self, title: str, change: Callable[[Transaction, ConfigTree], None], *, temporary: bool = False,
+              scratch: bool = False) -> Checkpoint:
         """Run ``change`` in one transaction, then save its tree edits; one checkpoint for all of it.
 
         ``change`` writes files and links with ``transaction.write`` (and may :meth:`read` again to
-        see them) and edits the tree it is given. That is the configuration's own tree, except for
-        a ``temporary`` change (a challenge): it gets a scratch tree (only the files it loads), so
-        that the configuration's tree is still true once the change is rolled back byte for byte.
-        Any error restores every file (and forgets the configuration's tree if it was edited).
+        see them) and edits the tree it is given: the configuration's own tree, or with ``scratch``
+        a tree of its own (only the files it loads), so that the configuration's tree is still true
+        once a temporary change (a challenge) is rolled back byte for byte. Any error restores every
+        file (and forgets the configuration's tree if it was edited).
         """
-        tree = ConfigTree() if temporary else self.config.tree
+        tree = ConfigTree() if scratch else self.config.tree
+        rewritten = False
         try:
             with self.checkpoints.transaction(title, temporary=temporary) as transaction:
                 change(transaction, tree)
                 rewritten = self._save_tree(transaction, tree)
         except BaseException:
-            if not temporary:
+            if not scratch:
                 self.forget()
             raise
         finally:
-            if temporary:
+            if scratch:
                 tree.close()
         checkpoint = transaction.checkpoint
         assert checkpoint is not None
         if checkpoint.files:
             self.mine.append(checkpoint.id)
-            self._stale = not temporary
-        if rewritten and not temporary:
+            self._stale = not scratch
+        if rewritten and not scratch:
             self.forget()  # its spans and texts are those before the indentation: parse the files again
         return checkpoint
 
@@ -174,12 +175,12 @@ class ApacheSite:
         self.forget()
         return titles
 
-    def revert(self, checkpoint: Checkpoint) -> None:
-        """Undo one checkpoint; the configuration's tree stays valid for a temporary one (see :meth:`apply`)."""
+    def revert(self, checkpoint: Checkpoint, *, scratch: bool = False) -> None:
+        """Undo one checkpoint; the configuration's tree stays valid if it was made on a scratch tree."""
         self.checkpoints.revert([checkpoint.id])
         with contextlib.suppress(ValueError):
             self.mine.remove(checkpoint.id)
-        if not checkpoint.temporary:
+        if not scratch:
             self.forget()
 
     def confirm_mine(self) -> None:

@@ -40,7 +40,8 @@ def _apply(authenticator: ApacheAuthenticator, tasks: list[ChallengeTask]) -> _P
     for task in tasks:
         authenticator._provision(task, plan)
     authenticator._checkpoint = authenticator.site.apply(
-        "challenges", lambda transaction, tree: authenticator._apply(transaction, tree, plan), temporary=True)
+        "challenges", lambda transaction, tree: authenticator._apply(transaction, tree, plan), temporary=True,
+        scratch=True)
     return plan
 
 
