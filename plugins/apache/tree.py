@@ -14,10 +14,17 @@ Rules of use:
   unsaved edits, so :meth:`ConfigTree.load` refuses while edits are pending.
 - A node's ``path`` is valid until its file is edited. Each edit returns the node it made or
   changed, read afresh; using an older node of that file raises :class:`StaleNodeError`.
+- Augeas writes an unchanged node with the formatting it read for the node of the same label
+  at the same rank among its siblings. Our lens labels directives by name, so appending, and
+  changing arguments, keep every other line as it was; removing a directive, or inserting one
+  before another of the same name, re-formats the later ones of that name in that section
+  (their words stay). The same holds for sections of the same name.
 - Arguments are written as Apache reads them, quotes included: ``'"a b"'`` is one argument.
   :attr:`Directive.words` gives the unquoted words.
 - Comments are not nodes of the typed tree (Augeas keeps them; :meth:`ConfigTree.add_comment`
-  writes one).
+  writes one). An SSLRequire word list (``{"a", "b"}``) reads as one argument ``{"a","b"}``.
+- Augeas writes a section's closing tag with the case of its opening tag when it saves the file
+  (``<ifmodule>``...``</IfModule>`` becomes ``</ifmodule>``); Apache ignores the case.
 
 Allowed imports: the standard library; ``_augeas``, ``errors`` and ``words`` of this package.
 """
@@ -42,6 +49,9 @@ LENS_DIR = Path(__file__).parent / "lenses"
 
 _ESCAPED = frozenset("][|/=()!,\\")
 _LABEL = re.compile(r"\[\d+\]$")
+_NAME = re.compile(r"[A-Za-z][A-Za-z0-9._-]*")
+_RESERVED = frozenset({"arg", "wordlist", "perl"})
+_SECTION_VALUE = ">"  # our lens gives every section node this value (directives have none)
 _C_ESCAPES = {ord(name): code for name, code in zip("abtnvfr", b"\a\b\t\n\v\f\r", strict=True)}
 
 
@@ -86,6 +96,12 @@ def _file_of(path: str) -> str:
         else:
             escaped = True
     return "".join(out)
+
+
+def _checked_name(name: str) -> str:
+    if not _NAME.fullmatch(name) or name.lower() in _RESERVED:
+        raise TreeError(f"{name!r} cannot be the name of a directive or section")
+    return name
 
 
 def _glob_escape(file: str) -> str:
@@ -327,24 +343,25 @@ class ConfigTree:
             if siblings is None or label in ("#comment", "Perl"):
                 continue  # a comment, or inside a <Perl> block: opaque text
             node: Node
-            if label == "directive":
-                node = Directive(value or "", (), path, file, generation, source)
-            else:
+            if value == _SECTION_VALUE:
                 node = Section(label, (), [], path, file, generation, source)
                 containers[path] = node.children
+            else:
+                node = Directive(label, (), path, file, generation, source)
             arg_lists[path] = []
             siblings.append(node)
             tree.nodes[path] = node
         for path, args in arg_lists.items():
             tree.nodes[path].args = tuple(
-                arg if isinstance(arg, str) else "{" + ", ".join(arg) + "}" for arg in args
+                arg if isinstance(arg, str) else "{" + ",".join(arg) + "}" for arg in args
             )
         return tree
 
     def _print(self, path: str) -> list[tuple[str, bytes | None]]:
         """``(path, quoted value or None)`` of every node below ``path`` (itself first), in document order."""
         with open(os.memfd_create("augeas-print"), "w+b", buffering=0) as out:
-            self._aug.srun(out, "print " + path)
+            self._aug.defvar("letsencrypt_print", path)  # a variable: srun's tokenizer would eat escapes
+            self._aug.srun(out, "print $letsencrypt_print")
             data = os.pread(out.fileno(), os.lseek(out.fileno(), 0, os.SEEK_CUR), 0)
         nodes: list[tuple[str, bytes | None]] = []
         for line in data.split(b"\n"):
@@ -400,9 +417,12 @@ class ConfigTree:
 
     def add_directive(self, parent: Section | FileTree, name: str, args: Sequence[str] = (), *,
                       before: Node | None = None, after: Node | None = None) -> Directive:
-        """Add ``name args`` at the end of ``parent`` (or just before/after one of its children)."""
-        path = self._new_node(parent, "directive", before, after)
-        self._aug.set(path, name)
+        """Add ``name args`` at the end of ``parent`` (or just before/after one of its children).
+
+        Appending keeps every other line as it is. Inserting before a directive of the same name
+        hands formatting on (see the module docstring): prefer appending, or ``after`` the last one.
+        """
+        path = self._new_node(parent, _checked_name(name), before, after)
         self._write_args(path, args)
         node = self._refresh(parent.file).nodes[path]
         assert isinstance(node, Directive)
@@ -411,7 +431,8 @@ class ConfigTree:
     def add_section(self, parent: Section | FileTree, name: str, args: Sequence[str] = (), *,
                     before: Node | None = None, after: Node | None = None) -> Section:
         """Add an empty ``<name args>`` section; fill it with :meth:`add_directive`."""
-        path = self._new_node(parent, name, before, after)
+        path = self._new_node(parent, _checked_name(name), before, after)
+        self._aug.set(path, _SECTION_VALUE)
         self._write_args(path, args)
         node = self._refresh(parent.file).nodes[path]
         assert isinstance(node, Section)
@@ -468,7 +489,8 @@ class ConfigTree:
             ]
             raise TreeError("Augeas could not write " + ("; ".join(details) or "the configuration"),
                             hint="an argument with a blank or a quote must be quoted")
-        saved = [_file_of(self._aug.get(path) or "") for path in self._aug.match("/augeas/events/saved")]
+        # the values under /augeas/events/saved are "/files" + the file name, not escaped
+        saved = [(self._aug.get(path) or "")[len("/files"):] for path in self._aug.match("/augeas/events/saved")]
         self._aug.load()
         for file in self._edited:
             self._trees[file] = self._read(file)

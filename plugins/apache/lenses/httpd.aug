@@ -3,10 +3,12 @@
 Based on: the Httpd lens shipped with Augeas 1.14 (lenses/httpd.aug, LGPL v2+),
   by David Lutterkort, Francis Giraldeau and Raphael Pinson.
 
-The module keeps the name Httpd and the tree shape of the original, so that a
-tree read with this lens looks like one read with the stock lens. It is loaded
-only from the plugin's own load path (plugins/apache/lenses), with module
-autoloading off; it therefore has no filter and no autoload transform.
+The module keeps the name Httpd. It is loaded only from the plugin's own load
+path (plugins/apache/lenses), with module autoloading off; it therefore has no
+filter and no autoload transform. The tree differs from the stock lens's in
+two ways (7): a directive is a node labelled with its name (`ServerName`, with
+`arg` children) instead of `directive` with the name as value, and a section
+node has the value ">" (which tells it from a directive of the same name).
 
 Changes, each checked against apache2 2.4 (`apache2 -t` accepts the syntax)
 and pinned by tests/unit/plugins/apache/test_apache_lens.py:
@@ -28,6 +30,12 @@ and pinned by tests/unit/plugins/apache/test_apache_lens.py:
   6. Directives and comments that Augeas creates inside a section are indented
      by four spaces (the default of a `del` only matters for new nodes; parsing
      is unchanged). New sections themselves start at column 0.
+  7. Directive nodes are labelled with the directive's name. Augeas hands the
+     original formatting of a removed or shifted node to the next node with the
+     same label, so with one label for every directive, removing the first
+     directive of a section re-formatted all the others (continuation lines
+     lost, indentation moved); now only later directives of the same name are
+     affected.
 *)
 
 module Httpd =
@@ -179,8 +187,14 @@ let dir_args =
   let arg_spc = arg_bare|arg_brace in
   (arg_spc . sep_spc | arg_nospc . sep_osp)* . (arg_spc|arg_nospc|arg_dir_msg)
 
+(* (7): a directive's node is labelled with its name (the stock lens labels every
+ * directive "directive" and stores the name as its value). Augeas gives back the
+ * original formatting of a node to the next node with the same label, so with
+ * one label for all directives, removing or inserting one reformatted every
+ * directive after it in the same section; now only those with the same name. *)
+let directive_name = word - /arg|wordlist|perl/i
 let directive_with (ind:lens) =
-  [ ind . label "directive" . store word .  (sep_spc . dir_args)? . eol ]
+  [ ind . key directive_name .  (sep_spc . dir_args)? . eol ]
 let directive    = directive_with indent
 let directive_in = directive_with indent_in
 
@@ -203,7 +217,7 @@ let section_with (ind:lens) (body:lens) =
     let opt_eol = del /([ \t]*#?[ \t]*\r?\n)*/ "\n" in
     let args = ((arg_sec|arg_gt) . sep_spc)* . (arg_sec|arg_sec_open) in
     let inner = (sep_spc . args)? . sep_osp .
-             dels ">" . opt_eol . ((body|comment_in) . (body|empty|comment_in)*)? .
+             store ">" . opt_eol . ((body|comment_in) . (body|empty|comment_in)*)? .
              ind . dels "</" in
     let kword = key (word - /perl/i) in
     let dword = del (word - /perl/i) "a" in
