@@ -28,3 +28,10 @@ def test_changed_and_kept_lines_are_left_alone_byte_for_byte() -> None:
     original = "# c\r\nListen 80   \r\n\tSSLEngine on\r\n"
     edited = "# c\r\nListen 80   \r\n\tSSLEngine off\r\n"
     assert reindent(original, edited) == edited
+
+
+def test_where_lines_were_replaced_only_the_new_directives_are_reindented() -> None:
+    original = "<VirtualHost *:443>\n  SSLCertificateFile old.pem\n  SSLCertificateChainFile c.pem\n</VirtualHost>\n"
+    edited = ("<VirtualHost *:443>\n  SSLCertificateFile   new.pem\n    Header set X y\n</VirtualHost>\n")
+    assert reindent(original, edited) == \
+        "<VirtualHost *:443>\n  SSLCertificateFile   new.pem\n  Header set X y\n</VirtualHost>\n"
