@@ -63,6 +63,7 @@ def test_a_twin_in_sites_available_with_modules_options_and_no_extra_listen(tmp_
     plugin = _plugin(tmp_path, root)
     _deploy(plugin, lineage, "a.example", "www.a.example")
     plugin.enhance("a.example", "hsts")
+    plugin.enhance("www.a.example", "uir")
     plugin.save("install")
 
     twin = root / "sites-available" / "a-le-ssl.conf"
@@ -82,6 +83,7 @@ def test_a_twin_in_sites_available_with_modules_options_and_no_extra_listen(tmp_
         \tSSLCertificateKeyFile {lineage}/privkey.pem
         \tInclude {root}/options-ssl-apache.conf
         \tHeader always set Strict-Transport-Security max-age=31536000
+        \tHeader always set Content-Security-Policy upgrade-insecure-requests
         </VirtualHost>
         </IfModule>
         """), "the looping rewrite and its condition are left out; the partial Redirect stays"
