@@ -78,7 +78,6 @@ SYNTAX_CASES: dict[str, SyntaxCase] = {
 KNOWN_GAPS: dict[str, bytes] = {
     # Apache reads these; the lens does not (the run stops with the file and line)
     "comment_backslash_at_end_of_file": b"ServerAdmin a@example.com\n# ends with a backslash\\\n",
-    "backslash_at_end_of_file": b"ServerAdmin a@example.com \\",
     "backslash_blank_at_end_of_line": b"ServerAdmin a@example.com\\ \n",
     "windows_path_in_section": b"<Directory C:\\>\n    Require all granted\n</Directory>\n",
     "nested_json_value": b'Header set Report-To {"group":"g","endpoints":[{"url":"https://r.example.com"}]}\n',
@@ -100,6 +99,7 @@ PACKAGES: dict[str, tuple[str, ...]] = {
     "backuppc": ("etc/backuppc/apache.conf",),
     "cgit": ("etc/apache2/conf-available/*",),
     "davical": ("etc/apache2/sites-available/*",),
+    "dokuwiki": ("usr/share/doc/dokuwiki/examples/*.conf",),
     "ganglia-webfrontend": ("etc/ganglia-webfrontend/apache.conf",),
     "gitweb": ("etc/apache2/conf-available/*",),
     "gosa": ("etc/gosa/gosa-apache.conf",),
