@@ -3,9 +3,9 @@
 Role: an installer and authenticator for Apache 2.4 on Debian's layout, found only through the
 ``letsencrypt.plugins`` entry point. Layers (STYLE.md section 10):
 
-- ``tree``: Augeas with our corrected Httpd lens (``lenses/httpd.aug``): typed nodes per file,
-  read in bulk, and an edit API that keeps comments and layout. ``_augeas`` is the typed handle
-  on libaugeas (any byte survives); ``words`` is Apache's tokenizer.
+- ``tree``: Augeas with our corrected Httpd lens (``lenses/httpd.aug``): typed nodes per file
+  (``nodes``), read in bulk, and an edit API that keeps comments and layout. ``_augeas`` is the
+  typed handle on libaugeas (any byte survives); ``words`` is Apache's tokenizer.
 - ``loader`` (with ``conditions``): what Apache reads from the server root: includes, ``Define``
   and ``${VAR}``, ``<IfModule>``/``<IfDefine>``/``<IfVersion>``/``<IfFile>``, ``LoadModule``.
 - ``model``: the virtual hosts, their addresses and names, and the vhost Apache picks for a name.

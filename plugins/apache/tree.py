@@ -3,9 +3,9 @@
 Role: the grammar/tree layer of the Apache plugin (STYLE.md section 10). Augeas parses a file with
 the lens in ``lenses/httpd.aug`` (a corrected copy of Augeas's Httpd lens, see its header) and
 writes it back changing only the nodes we touched, so comments and layout survive every edit.
-This module turns Augeas's untyped tree into :class:`Directive` and :class:`Section` nodes once per
-file, in bulk (one ``defvar`` per file, then constant-time reads of each node), and offers an
-edit API over Augeas paths. It knows nothing of Apache's semantics (includes, conditionals,
+:class:`ConfigTree` loads files into one Augeas handle, turns each file's tree into typed nodes
+(``nodes``: :class:`Directive`, :class:`Section`) with one ``print`` per file, and offers an edit
+API over Augeas paths. It knows nothing of Apache's semantics (includes, conditionals,
 virtual hosts): that is ``loader`` and ``model``.
 
 Rules of use:
@@ -26,76 +26,39 @@ Rules of use:
 - Augeas writes a section's closing tag with the case of its opening tag when it saves the file
   (``<ifmodule>``...``</IfModule>`` becomes ``</ifmodule>``); Apache ignores the case.
 
-Allowed imports: the standard library; ``_augeas``, ``errors`` and ``words`` of this package.
+Allowed imports: the standard library; ``_augeas``, ``errors`` and ``nodes`` of this package.
 """
 
 from __future__ import annotations
 
-import bisect
-import dataclasses
 import os
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from ._augeas import ENABLE_SPAN, NO_LOAD, NO_MODL_AUTOLOAD, AugeasHandle
 from .errors import StaleNodeError, TreeError, UnreadableFileError
-from .words import split_words
+from .nodes import (
+    SECTION_VALUE,
+    Directive,
+    FileTree,
+    LineSource,
+    Node,
+    Section,
+    augeas_path,
+    build_file_tree,
+    file_of,
+    parse_print,
+)
 
 __all__ = ["LENS_DIR", "ConfigTree", "Directive", "FileTree", "Node", "Section", "augeas_path"]
 
 LENS_DIR = Path(__file__).parent / "lenses"
 """Where the corrected Httpd lens lives (shipped as package data)."""
 
-_ESCAPED = frozenset("][|/=()!,\\")
-_LABEL = re.compile(r"\[\d+\]$")
 _NAME = re.compile(r"[A-Za-z][A-Za-z0-9._-]*")
 _RESERVED = frozenset({"arg", "wordlist", "perl"})
-_SECTION_VALUE = ">"  # our lens gives every section node this value (directives have none)
-_C_ESCAPES = {ord(name): code for name, code in zip("abtnvfr", b"\a\b\t\n\v\f\r", strict=True)}
-
-
-def _unquote(quoted: bytes) -> str:
-    """A value as Augeas's ``print`` writes it (C escapes, octal for other bytes), decoded."""
-    body, out, i = quoted[1:-1], bytearray(), 0
-    while i < len(body):
-        byte = body[i]
-        if byte != 0x5C or i + 1 >= len(body):
-            out.append(byte)
-            i += 1
-        elif body[i + 1] in _C_ESCAPES:
-            out.append(_C_ESCAPES[body[i + 1]])
-            i += 2
-        elif 0x30 <= body[i + 1] <= 0x37:
-            out.append(int(body[i + 1:i + 4], 8))
-            i += 4
-        else:
-            out.append(body[i + 1])
-            i += 2
-    return out.decode("utf-8", "surrogateescape")
 _GLOB = frozenset("*?[]{}\\")
-
-
-def augeas_path(file: str) -> str:
-    """The Augeas path of a file's tree: ``/files`` + the file path, escaped as Augeas escapes names."""
-    parts = [
-        "".join("\\" + char if char in _ESCAPED or char.isspace() else char for char in part)
-        for part in file.split("/")
-        if part
-    ]
-    return "/files/" + "/".join(parts)
-
-
-def _file_of(path: str) -> str:
-    """Inverse of :func:`augeas_path` for the ``/files/...`` paths Augeas reports."""
-    out, escaped = [], False
-    for char in path[len("/files"):]:
-        if escaped or char != "\\":
-            out.append(char)
-            escaped = False
-        else:
-            escaped = True
-    return "".join(out)
 
 
 def _checked_name(name: str) -> str:
@@ -108,126 +71,6 @@ def _glob_escape(file: str) -> str:
     return "".join("\\" + char if char in _GLOB else char for char in file)
 
 
-class _Source:
-    """Where the nodes of one reading of a file come from, to find their lines when asked.
-
-    Lines come from Augeas's spans (byte offsets into the text it parsed) and the file's bytes,
-    both fetched on first use: most nodes are never asked for their line.
-    """
-
-    def __init__(self, aug: AugeasHandle, file: str) -> None:
-        self.aug = aug
-        self.file = file
-        self.current = True
-        self._data: bytes | None = None
-        self._newlines: list[int] = []
-
-    def _line(self, offset: int) -> int:
-        return bisect.bisect_left(self._newlines, offset) + 1
-
-    def lines(self, path: str) -> tuple[int, int]:
-        """First and last line of the node at ``path`` (not counting blanks around it); 0 if unknown."""
-        if not self.current:
-            raise StaleNodeError(f"the node {path} was read before {self.file} changed; read the file again")
-        span = self.aug.span(path)
-        if span is None:
-            return 0, 0
-        if self._data is None:
-            try:
-                self._data = Path(self.file).read_bytes()
-            except OSError:
-                self._data = b""
-            self._newlines = [match.start() for match in re.finditer(b"\n", self._data)]
-        data, (start, end) = self._data, span
-        while start < end and (data[start] in b" \t\r\n" or data[start:start + 2] in (b"\\\n", b"\\\r")):
-            start += 1  # the blanks and line continuations of the indentation
-        end -= 1
-        while end > start and data[end] in b" \t\r\n":
-            end -= 1
-        return self._line(start), self._line(end)
-
-
-@dataclasses.dataclass(eq=False, slots=True)
-class Directive:
-    """``Name arg...`` as written; ``line`` is 1-based (0 for a node not saved yet)."""
-
-    name: str
-    args: tuple[str, ...]
-    path: str
-    file: str
-    generation: int
-    _source: _Source = dataclasses.field(repr=False)
-    _line: int = dataclasses.field(default=-1, repr=False)
-
-    @property
-    def line(self) -> int:
-        if self._line < 0:
-            self._line = self._source.lines(self.path)[0]
-        return self._line
-
-    @property
-    def words(self) -> list[str]:
-        """The arguments as Apache's tokenizer gives them: quotes removed, escapes resolved."""
-        return [word for arg in self.args for word in split_words(arg)]
-
-
-@dataclasses.dataclass(eq=False, slots=True)
-class Section:
-    """``<Name args...>`` ... ``</Name>``; ``line``/``end_line`` are its first and last lines."""
-
-    name: str
-    args: tuple[str, ...]
-    children: list[Node]
-    path: str
-    file: str
-    generation: int
-    _source: _Source = dataclasses.field(repr=False)
-    _lines: tuple[int, int] | None = dataclasses.field(default=None, repr=False)
-
-    @property
-    def line(self) -> int:
-        if self._lines is None:
-            self._lines = self._source.lines(self.path)
-        return self._lines[0]
-
-    @property
-    def end_line(self) -> int:
-        if self._lines is None:
-            self._lines = self._source.lines(self.path)
-        return self._lines[1]
-
-    @property
-    def words(self) -> list[str]:
-        return [word for arg in self.args for word in split_words(arg)]
-
-    def walk(self) -> Iterator[Node]:
-        """Every node below this section, depth first, in file order."""
-        for child in self.children:
-            yield child
-            if isinstance(child, Section):
-                yield from child.walk()
-
-
-Node = Directive | Section
-
-
-@dataclasses.dataclass(eq=False, slots=True)
-class FileTree:
-    """One file's nodes (``children``), with every node reachable by its Augeas path (``nodes``)."""
-
-    file: str
-    path: str
-    children: list[Node]
-    nodes: dict[str, Node]
-    generation: int
-
-    def walk(self) -> Iterator[Node]:
-        for child in self.children:
-            yield child
-            if isinstance(child, Section):
-                yield from child.walk()
-
-
 class ConfigTree:
     """The files loaded so far, as typed trees over one Augeas handle with the corrected Httpd lens."""
 
@@ -236,7 +79,7 @@ class ConfigTree:
         self._aug.set("/augeas/load/Httpd/lens", "Httpd.lns")
         self._included = 0
         self._trees: dict[str, FileTree] = {}
-        self._sources: dict[str, _Source] = {}
+        self._sources: dict[str, LineSource] = {}
         self._generation = 0
         self._edited: set[str] = set()
 
@@ -314,61 +157,16 @@ class ConfigTree:
         generation = self._generation
         if file in self._sources:
             self._sources[file].current = False
-        source = self._sources[file] = _Source(self._aug, file)
-        tree = FileTree(file, augeas_path(file), [], {}, generation)
-        containers: dict[str, list[Node]] = {}
-        arg_lists: dict[str, list[str | list[str]]] = {}
-        wordlists: dict[str, list[str]] = {}
-        for index, (path, raw) in enumerate(self._print(tree.path)):
-            if index == 0:
-                tree.path = path
-                containers[path] = tree.children
-                continue
-            parent, _, last = path.rpartition("/")
-            label = _LABEL.sub("", last)
-            value = None if raw is None else _unquote(raw)
-            if label == "arg":
-                target = wordlists.get(parent)
-                if target is not None:
-                    target.append(value or "")
-                elif parent in arg_lists:
-                    arg_lists[parent].append(value or "")
-                continue
-            if label == "wordlist":
-                if parent in arg_lists:
-                    wordlists[path] = []
-                    arg_lists[parent].append(wordlists[path])
-                continue
-            siblings = containers.get(parent)
-            if siblings is None or label in ("#comment", "Perl"):
-                continue  # a comment, or inside a <Perl> block: opaque text
-            node: Node
-            if value == _SECTION_VALUE:
-                node = Section(label, (), [], path, file, generation, source)
-                containers[path] = node.children
-            else:
-                node = Directive(label, (), path, file, generation, source)
-            arg_lists[path] = []
-            siblings.append(node)
-            tree.nodes[path] = node
-        for path, args in arg_lists.items():
-            tree.nodes[path].args = tuple(
-                arg if isinstance(arg, str) else "{" + ",".join(arg) + "}" for arg in args
-            )
-        return tree
+        source = self._sources[file] = LineSource(self._aug, file)
+        return build_file_tree(file, self._print(augeas_path(file)), generation, source)
 
-    def _print(self, path: str) -> list[tuple[str, bytes | None]]:
+    def _print(self, path: str) -> list[tuple[str, str | None]]:
         """``(path, quoted value or None)`` of every node below ``path`` (itself first), in document order."""
         with open(os.memfd_create("augeas-print"), "w+b", buffering=0) as out:
             self._aug.defvar("letsencrypt_print", path)  # a variable: srun's tokenizer would eat escapes
             self._aug.srun(out, "print $letsencrypt_print")
             data = os.pread(out.fileno(), os.lseek(out.fileno(), 0, os.SEEK_CUR), 0)
-        nodes: list[tuple[str, bytes | None]] = []
-        for line in data.split(b"\n"):
-            if line:
-                node_path, separator, value = line.partition(b" = ")
-                nodes.append((node_path.decode("utf-8", "surrogateescape"), value if separator else None))
-        return nodes
+        return parse_print(data)
 
     # --- editing ----------------------------------------------------------------------------------
 
@@ -432,7 +230,7 @@ class ConfigTree:
                     before: Node | None = None, after: Node | None = None) -> Section:
         """Add an empty ``<name args>`` section; fill it with :meth:`add_directive`."""
         path = self._new_node(parent, _checked_name(name), before, after)
-        self._aug.set(path, _SECTION_VALUE)
+        self._aug.set(path, SECTION_VALUE)
         self._write_args(path, args)
         node = self._refresh(parent.file).nodes[path]
         assert isinstance(node, Section)
@@ -483,7 +281,7 @@ class ConfigTree:
         failures = [path for path in self._aug.match("/augeas/files//error") if self._aug.get(path) != "parse_failed"]
         if not ok or failures:
             details = [
-                f"{_file_of(path[len('/augeas'):].rpartition('/')[0])}: "
+                f"{file_of(path[len('/augeas'):].rpartition('/')[0])}: "
                 f"{self._aug.get(path + '/message') or self._aug.get(path)}"
                 for path in failures
             ]
