@@ -114,13 +114,13 @@ def _negated(word: str) -> tuple[bool, str]:
     return (True, word[1:]) if word.startswith("!") else (False, word)
 
 
-def _version_holds(words: Sequence[str], version: tuple[int, int, int], where: str) -> bool:
+def _version_holds(words: Sequence[str], version: tuple[int, int, int]) -> bool:
     if len(words) == 1:
         op, wanted = "=", words[0]
     elif len(words) == 2:
         op, wanted = words
     else:
-        raise ApacheConfigError(f"<IfVersion> takes an operator and a version, not {' '.join(words)!r}", file=where)
+        raise ValueError(f"<IfVersion> takes an operator and a version, not {' '.join(words)!r}")
     negate, op = _negated(op)
     if not op:
         op = "="
@@ -129,30 +129,33 @@ def _version_holds(words: Sequence[str], version: tuple[int, int, int], where: s
         try:
             matched = re.search(pattern, ".".join(map(str, version))) is not None
         except re.error as err:
-            raise ApacheConfigError(f"<IfVersion> has a bad regular expression {pattern!r}: {err}", file=where) from err
+            raise ValueError(f"<IfVersion> has a bad regular expression {pattern!r}: {err}") from err
         return matched != negate
     parts = re.fullmatch(r"(\d+)(?:\.(\d+))?(?:\.(\d+))?", wanted)
     if parts is None:
-        raise ApacheConfigError(f"<IfVersion> has a bad version {wanted!r}", file=where)
+        raise ValueError(f"<IfVersion> has a bad version {wanted!r}")
     target = tuple(int(part or 0) for part in parts.groups())
     comparisons = {
         "=": version == target, "==": version == target, ">": version > target, ">=": version >= target,
         "<": version < target, "<=": version <= target,
     }
     if op not in comparisons:
-        raise ApacheConfigError(f"<IfVersion> has an unknown operator {op!r}", file=where)
+        raise ValueError(f"<IfVersion> has an unknown operator {op!r}")
     return comparisons[op] != negate
 
 
 def condition_holds(kind: str, words: Sequence[str], *, modules: Collection[str], defines: Collection[str],
-                    version: tuple[int, int, int], server_root: Path, where: str) -> bool:
-    """Whether Apache reads the body of ``<kind words...>`` (``kind`` in :data:`CONDITIONS`, lower case)."""
+                    version: tuple[int, int, int], server_root: Path) -> bool:
+    """Whether Apache reads the body of ``<kind words...>`` (``kind`` in :data:`CONDITIONS`, lower case).
+
+    Raises ``ValueError`` (saying why) for a condition Apache would refuse to read.
+    """
     if kind in ("ifdirective", "ifsection"):
         return True
     if kind == "ifversion":
-        return _version_holds(words, version, where)
+        return _version_holds(words, version)
     if len(words) != 1:
-        raise ApacheConfigError(f"<{kind}> takes one argument, not {' '.join(words)!r}", file=where)
+        raise ValueError(f"<{kind}> takes one argument, not {' '.join(words)!r}")
     negate, subject = _negated(words[0])
     if kind == "ifmodule":
         found = subject in modules

@@ -301,8 +301,11 @@ class _Reader:
         else:
             modules = ()
         version = self.build.version if key == "ifversion" else (0, 0, 0)
-        return condition_holds(key, words, modules=modules, defines=self.defines, version=version,
-                               server_root=Path(self.server_root), where=f"{node.file}:{node.line}")
+        try:
+            return condition_holds(key, words, modules=modules, defines=self.defines, version=version,
+                                   server_root=Path(self.server_root))
+        except ValueError as err:
+            raise ApacheConfigError(f"{node.file}:{node.line}: {err}", file=node.file, line=node.line) from err
 
     def directive(self, key: str, words: tuple[str, ...], node: Directive, out: list[Entry]) -> None:
         if key in ("include", "includeoptional"):

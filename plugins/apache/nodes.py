@@ -36,6 +36,8 @@ _C_ESCAPES = {ord(name): code for name, code in zip("abtnvfr", b"\a\b\t\n\v\f\r"
 def _unquote(quoted: bytes) -> str:
     """A value as Augeas's ``print`` writes it (C escapes, octal for other bytes), decoded."""
     body, out, i = quoted[1:-1], bytearray(), 0
+    if b"\\" not in body:
+        return body.decode("utf-8", "surrogateescape")
     while i < len(body):
         byte = body[i]
         if byte != 0x5C or i + 1 >= len(body):
