@@ -2,8 +2,11 @@
 
 Found only through the ``letsencrypt.plugins`` entry point. Three layers (STYLE.md section 10):
 grammar/tree (this package's ``grammar``, ``tree``, ``parser``, ``loader``, ``crosscheck``:
-text <-> typed nodes with an exact round trip), then the model (server blocks, addresses) and the
-actions (installer and authenticator), which build on the tree.
+text <-> typed nodes with an exact round trip), then the model (``configuration``: the tree read as
+server blocks; ``model``: addresses and nginx's choice of block for a name) and the actions
+(``installer``, ``authenticator``, ``plugin``: the entry point's class), with ``transactions``
+(byte-for-byte checkpoints), ``control`` (nginx -t, reload verified by watching the workers),
+``probes`` (what the server really serves) and ``ssl_files`` (the shared TLS options, DH group).
 
 The parser layer in brief::
 
