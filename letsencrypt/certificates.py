@@ -19,7 +19,14 @@ from letsencrypt._crashpoints import storage_steps
 from letsencrypt.acme import crypto
 from letsencrypt.acme.ari import certificate_id
 from letsencrypt.acme.client import AcmeClient
-from letsencrypt.acme.errors import AcmeError, MessageError, UserActionRequired
+from letsencrypt.acme.errors import (
+    AcmeError,
+    MessageError,
+    NetworkError,
+    ProblemError,
+    RateLimited,
+    UserActionRequired,
+)
 from letsencrypt.acme.messages import Identifier
 from letsencrypt.errors import ChallengeFailed, ConfigError, LetsencryptError
 from letsencrypt.issuance import IssuanceRequest, Obtained, obtain_certificate
@@ -127,12 +134,13 @@ def issue_for(
 
 
 def _hint_for(err: AcmeError) -> str | None:
-    text = str(err)
-    if "rateLimited" in text:
+    if isinstance(err, RateLimited):
         return "the CA limits how often you may ask; wait and try again (see the CA's rate-limit documentation)"
-    if "rejectedIdentifier" in text or "unsupportedIdentifier" in text:
-        return "the CA will not issue for one of the names; check their spelling"
-    if "NetworkError" in type(err).__name__ or "no answer" in text:
+    if isinstance(err, ProblemError):
+        types = {err.problem.short_type, *(sub.short_type for sub in err.problem.subproblems)}
+        if types & {"rejectedIdentifier", "unsupportedIdentifier"}:
+            return "the CA will not issue for one of the names; check their spelling"
+    if isinstance(err, NetworkError):
         return "check the network and the --server URL"
     return "see the log file for the full exchange with the CA"
 

@@ -21,7 +21,7 @@ from ca_stub.contracts import AccountRecord, CAError, RegistrationAuthority
 from ca_stub.wfe._http import Request
 from ca_stub.wfe.nonces import NonceService
 from letsencrypt.acme.errors import JWSError
-from letsencrypt.acme.jws import FlattenedJWS, PublicKey, jwk_thumbprint, public_key_from_jwk
+from letsencrypt.acme.jws import FlattenedJWS, PublicKey, public_key_from_jwk
 from letsencrypt.acme.messages import AccountStatus
 
 __all__ = ["SignedRequest", "Verifier"]
@@ -124,10 +124,3 @@ class Verifier:
         except JWSError as err:
             raise CAError(err.problem_type, str(err)) from err
         return SignedRequest(jws, account, None)
-
-    @staticmethod
-    def thumbprint(jwk: Mapping[str, Any]) -> str:
-        try:
-            return jwk_thumbprint(jwk)
-        except JWSError as err:
-            raise CAError("badPublicKey", str(err)) from err

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from ca_stub.contracts import CAError
@@ -88,6 +88,3 @@ def read_request(environ: Mapping[str, Any]) -> Request:
         body=body,
     )
 
-
-def iter_body(response: Response) -> Iterable[bytes]:
-    return [response.body]

@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import logging.handlers
-import os
 import sys
 from collections.abc import Iterator, Mapping
 from typing import Any
@@ -195,6 +194,3 @@ class Runtime:
         plugin: Installer = self.make_plugin(entry, context)
         return plugin
 
-
-def running_as_tty() -> bool:
-    return sys.stdin.isatty() and os.environ.get("LETSENCRYPT_NONINTERACTIVE") is None

@@ -74,10 +74,7 @@ class CAStub:
         return response
 
     def log_tail(self, lines: int = 40) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return "(no log)"
+        return _tail(self.log_path, lines)
 
 
 def _wait_ready(process: subprocess.Popen[bytes], url: str, bundle: Path, log: Path) -> None:
@@ -95,9 +92,9 @@ def _wait_ready(process: subprocess.Popen[bytes], url: str, bundle: Path, log: P
     raise StartupError(f"ca_stub did not answer {url} within {STARTUP_DEADLINE:g} s:\n{_tail(log)}")
 
 
-def _tail(log: Path) -> str:
+def _tail(log: Path, lines: int = 40) -> str:
     try:
-        return "\n".join(log.read_text(errors="replace").splitlines()[-40:])
+        return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
     except OSError:
         return "(no log)"
 
