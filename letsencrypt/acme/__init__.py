@@ -1,6 +1,6 @@
 """The ACME protocol library (RFC 8555 and successors) shared by the client, the plugins and ca_stub.
 
-Allowed imports: the standard library, josepy, requests, cryptography, and ``letsencrypt.acme``
+Allowed imports: the standard library, josepy, cryptography, and ``letsencrypt.acme``
 itself. No click, no disk writes, no printing: callers own I/O and user output.
 
 Modules: ``client`` (``AcmeClient`` over one HTTP session and nonce pool), ``messages`` (typed

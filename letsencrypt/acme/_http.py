@@ -1,41 +1,61 @@
-"""HTTP transport for the ACME client: one ``requests`` session, and response checking.
+"""HTTP transport for the ACME client: kept-alive ``http.client`` connections, and response checking.
 
 Every way a response can be wrong ends here as a typed error naming the URL: a problem document
 becomes a ``ProblemError`` (or the subclass for its type), anything else that is not what the
 endpoint must return becomes ``UnexpectedResponse``, and no answer at all becomes ``NetworkError``.
 
-About ``verify``: requests lets ``REQUESTS_CA_BUNDLE``/``CURL_CA_BUNDLE`` replace a session's own
-``verify`` whenever ``trust_env`` is on. The session here has ``trust_env`` off and the trust
-anchor is passed with every request: an explicit bundle (the test CA's) always wins, and the
-environment's bundle (read once, when the transport is made) is used only when the caller gave
-none. Proxies from the environment are still honoured, looked up once per origin.
+Why ``http.client`` and not ``requests``: a client run is a few to a few hundred requests to one
+origin, and it is mostly start-up. ``requests`` (with urllib3, idna, charset-normalizer, the cookie
+jar) costs a run about 60 ms of imports and about 1 ms of CPU per request merging settings,
+cookies and proxies; the standard library does the same exchange for a tenth of that. What
+``requests`` gave us is kept here, on purpose and tested:
+
+- Trust anchor: ``verify`` is a bundle (file or hashed directory), ``True`` or ``False``. With
+  ``True`` the environment's ``REQUESTS_CA_BUNDLE`` or ``CURL_CA_BUNDLE`` is used when set (read
+  once, when the transport is made), else the system's store (OpenSSL's default paths, which honour
+  ``SSL_CERT_FILE``/``SSL_CERT_DIR``). An explicit bundle always wins over the environment.
+- Proxies from ``https_proxy``/``http_proxy``/``all_proxy`` and ``no_proxy`` (as ``urllib``
+  reads them), looked up once per origin; HTTPS goes through a CONNECT tunnel, with
+  ``Proxy-Authorization`` when the proxy URL carries credentials.
+- One kept-alive connection per origin. A connection the server has closed while idle is noticed
+  before it is used; a request that finds it closed anyway is sent once more on a new connection
+  (an ACME POST is safe to resend: its nonce makes the server refuse a duplicate).
+- One total deadline (``timeout``) per exchange, connect to last body byte, so a trickling server
+  cannot stall a run; answers over 16 MiB are refused; no redirect is followed.
 """
 
 from __future__ import annotations
 
+import base64
+import http.client
 import json
 import logging
 import os
 import re
+import select
+import socket
+import ssl
+import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from email.message import Message
 from typing import Any
-from urllib.parse import urljoin, urlsplit
-
-import requests
-import urllib3
+from urllib.parse import unquote, urljoin, urlsplit
 
 from letsencrypt.acme import errors
 from letsencrypt.acme.ari import parse_retry_after
 from letsencrypt.acme.messages import Problem
 
-__all__ = ["USER_AGENT", "HttpTransport", "check_response", "json_body", "links"]
+__all__ = ["USER_AGENT", "HttpTransport", "Response", "check_response", "json_body", "links"]
 
 logger = logging.getLogger(__name__)
 
 VERSION = "0.1.0"
 MAX_RESPONSE = 16 * 2**20  # a certificate chain or order list is kilobytes; a bigger answer is not ACME
-USER_AGENT = f"letsencrypt-acme/{VERSION} python-requests/{requests.__version__}"
+USER_AGENT = f"letsencrypt-acme/{VERSION} Python/{sys.version_info.major}.{sys.version_info.minor}"
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+# The server went away between two requests on a kept-alive connection: resend once on a new one.
+_STALE = (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError, ConnectionAbortedError)
 
 _PROBLEM_TYPES: dict[str, type[errors.ProblemError]] = {
     "badNonce": errors.BadNonceError,
@@ -49,34 +69,40 @@ _LINK = re.compile(r'<([^>]*)>((?:\s*;\s*[^;,"=\s]+\s*(?:=\s*(?:"[^"]*"|[^;,]*))
 _LINK_PARAM = re.compile(r'\s*;\s*([^;,"=\s]+)\s*(?:=\s*(?:"([^"]*)"|([^;,]*)))?')
 
 
-class HttpTransport:
-    """Sends requests with the User-Agent, the trust anchor and the timeout on every one."""
+class Response:
+    """One answer, whole: status, headers (case-insensitive ``get``, ``get_all``), body and URL."""
 
-    def __init__(
-        self,
-        *,
-        verify: bool | str = True,
-        timeout: float = 30.0,
-        user_agent: str = USER_AGENT,
-        session: requests.Session | None = None,
-    ) -> None:
-        if verify is True:  # the environment's bundle, as requests would pick it, read once
+    __slots__ = ("content", "headers", "status_code", "url")
+
+    def __init__(self, status_code: int, headers: Message, content: bytes, url: str) -> None:
+        self.status_code = status_code
+        self.headers = headers
+        self.content = content
+        self.url = url
+
+    def __repr__(self) -> str:
+        return f"<Response {self.status_code} from {self.url}>"
+
+
+class _Proxy:
+    __slots__ = ("headers", "host", "port")
+
+    def __init__(self, host: str, port: int, headers: dict[str, str]) -> None:
+        self.host, self.port, self.headers = host, port, headers
+
+
+class HttpTransport:
+    """Sends requests with the User-Agent, the trust anchor and the deadline on every one."""
+
+    def __init__(self, *, verify: bool | str = True, timeout: float = 30.0, user_agent: str = USER_AGENT) -> None:
+        if verify is True:  # the environment's bundle, as requests and curl pick it, read once
             verify = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
         self.verify = verify
         self.timeout = timeout
-        self.session = session or requests.Session()
-        # requests re-reads proxies and ~/.netrc from the environment on every request (a tenth of
-        # a client's time over hundreds of requests); proxies are looked up once per origin instead.
-        self.session.trust_env = False
-        self.session.headers["User-Agent"] = user_agent
-        self.session.headers["Accept-Language"] = "en"
-        self._proxies: dict[tuple[str, str], dict[str, str]] = {}
-
-    def _proxies_for(self, url: str) -> dict[str, str]:
-        origin = urlsplit(url)[:2]
-        if origin not in self._proxies:
-            self._proxies[origin] = requests.utils.get_environ_proxies(url)
-        return self._proxies[origin]
+        self.user_agent = user_agent
+        self._context: ssl.SSLContext | None = None
+        self._connections: dict[tuple[str, str, int], http.client.HTTPConnection] = {}
+        self._proxies: dict[tuple[str, str], _Proxy | None] = {}
 
     def request(
         self,
@@ -86,95 +112,228 @@ class HttpTransport:
         body: bytes | None = None,
         content_type: str | None = None,
         accept: str | None = None,
-    ) -> requests.Response:
-        headers: dict[str, str] = {}
+    ) -> Response:
+        deadline = time.monotonic() + self.timeout
+        scheme, host, port, target = self._split(method, url)
+        headers = {"User-Agent": self.user_agent, "Accept": accept or "*/*", "Accept-Language": "en"}
         if content_type:
             headers["Content-Type"] = content_type
-        if accept:
-            headers["Accept"] = accept
-        started = time.monotonic()
-        try:
-            response = self.session.request(
-                method, url, data=body, headers=headers, timeout=self.timeout, verify=self.verify,
-                allow_redirects=False, stream=True, proxies=self._proxies_for(url),
-            )
-            with response:
-                response._content = self._read_body(response, method, url, started)
-        except (requests.exceptions.Timeout, urllib3.exceptions.TimeoutError) as err:
-            raise errors.NetworkError(f"{method} {url}: no answer within {self.timeout:g} s", url=url) from err
-        except requests.exceptions.SSLError as err:
-            raise errors.NetworkError(
-                f"{method} {url}: TLS failure ({_root_cause(err)}); is the CA's trust anchor right?", url=url
-            ) from err
-        except (requests.exceptions.RequestException, urllib3.exceptions.HTTPError) as err:
-            raise errors.NetworkError(f"{method} {url}: {_root_cause(err)}", url=url) from err
-        except OSError as err:  # e.g. requests: "Could not find a suitable TLS CA certificate bundle"
-            raise errors.NetworkError(f"{method} {url}: {err}", url=url) from err
-        logger.debug("%s %s -> %s %s", method, url, response.status_code, response.headers.get("Content-Type"))
-        return response
+        key = (scheme, host, port)
+        for attempt in range(2):
+            try:
+                connection, reused = self._connection(key)
+                proxy = self._proxy(scheme, host)
+                if proxy is not None and scheme == "http":  # a plain proxy is asked for the whole URL
+                    request_target, request_headers = url, {**headers, **proxy.headers}
+                else:
+                    request_target, request_headers = target, headers
+                response = self._exchange(connection, method, url, request_target, body, request_headers, deadline)
+            except errors.AcmeError:
+                self._drop(key)
+                raise
+            except _STALE as err:
+                self._drop(key)
+                if reused and attempt == 0:
+                    logger.debug("%s %s: the kept-alive connection was closed (%r); once more on a new one",
+                                 method, url, err)
+                    continue
+                raise errors.NetworkError(f"{method} {url}: the server closed the connection without an answer",
+                                          url=url) from err
+            except TimeoutError as err:
+                self._drop(key)
+                raise errors.NetworkError(f"{method} {url}: no answer within {self.timeout:g} s", url=url) from err
+            except ssl.SSLError as err:
+                self._drop(key)
+                raise errors.NetworkError(
+                    f"{method} {url}: TLS failure ({err.reason or err}); is the CA's trust anchor right?", url=url
+                ) from err
+            except (http.client.HTTPException, OSError, ValueError) as err:  # ValueError: a header http.client refuses
+                self._drop(key)
+                raise errors.NetworkError(f"{method} {url}: {err or type(err).__name__}", url=url) from err
+            logger.debug("%s %s -> %s %s", method, url, response.status_code, response.headers.get("Content-Type"))
+            return response
+        raise AssertionError("unreachable: the loop returns or raises")  # pragma: no cover
 
-    def _read_body(self, response: requests.Response, method: str, url: str, started: float) -> bytes:
-        """The whole body, within ``timeout`` in total (a trickling server cannot stall us) and
-        at most ``MAX_RESPONSE`` bytes."""
+    @staticmethod
+    def _split(method: str, url: str) -> tuple[str, str, int, str]:
+        try:
+            parts = urlsplit(url)
+            scheme = parts.scheme.lower()
+            port = parts.port
+        except ValueError as err:
+            raise errors.NetworkError(f"{method} {url}: not a valid URL ({err})", url=url) from err
+        if scheme not in _DEFAULT_PORTS or not parts.hostname:
+            raise errors.NetworkError(f"{method} {url}: not an http:// or https:// URL", url=url)
+        target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        return scheme, parts.hostname, port or _DEFAULT_PORTS[scheme], target
+
+    def _exchange(
+        self,
+        connection: http.client.HTTPConnection,
+        method: str,
+        url: str,
+        target: str,
+        body: bytes | None,
+        headers: Mapping[str, str],
+        deadline: float,
+    ) -> Response:
+        connection.timeout = self._remaining(method, url, deadline)  # connecting (and the TLS handshake)
+        if connection.sock is not None:
+            connection.sock.settimeout(connection.timeout)
+        connection.request(method, target, body=body, headers=headers)  # headers and body in one send
+        sock = connection.sock  # kept: http.client lets go of it when the answer says "close"
+        answer = connection.getresponse()
         chunks: list[bytes] = []
         size = 0
-        while chunk := response.raw.read1(64 * 1024, decode_content=True):  # returns what has arrived
+        while True:
+            if sock is not None:
+                sock.settimeout(self._remaining(method, url, deadline))
+            try:
+                chunk = answer.read1(64 * 1024)  # what has arrived, so the total deadline holds
+            except TimeoutError as err:  # the status line came; the body did not within the deadline
+                raise errors.NetworkError(f"{method} {url}: the answer took over {self.timeout:g} s", url=url) from err
+            if not chunk:
+                break
             chunks.append(chunk)
             size += len(chunk)
             if size > MAX_RESPONSE:
                 raise errors.UnexpectedResponse(
-                    f"{method} {url}: the answer is over {MAX_RESPONSE // 2**20} MiB", url=url,
-                    status=response.status_code,
+                    f"{method} {url}: the answer is over {MAX_RESPONSE // 2**20} MiB", url=url, status=answer.status
                 )
-            if time.monotonic() - started > self.timeout:
-                raise errors.NetworkError(f"{method} {url}: the answer took over {self.timeout:g} s", url=url)
-        return b"".join(chunks)
+        if answer.length:  # the server closed before the Content-Length it announced
+            raise http.client.IncompleteRead(b"".join(chunks), answer.length)
+        answer.close()  # read to the end: the connection may carry the next request
+        return Response(answer.status, answer.msg, b"".join(chunks), url)
+
+    def _remaining(self, method: str, url: str, deadline: float) -> float:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise errors.NetworkError(f"{method} {url}: the answer took over {self.timeout:g} s", url=url)
+        return remaining
+
+    def _connection(self, key: tuple[str, str, int]) -> tuple[http.client.HTTPConnection, bool]:
+        """The origin's connection and whether it is open already (so a failure may be a stale one)."""
+        connection = self._connections.get(key)
+        if connection is not None and connection.sock is not None and _closed_by_peer(connection.sock):
+            connection.close()  # http.client opens it again on the next request
+        if connection is None:
+            connection = self._connections[key] = self._open(*key)
+        return connection, connection.sock is not None
+
+    def _open(self, scheme: str, host: str, port: int) -> http.client.HTTPConnection:
+        proxy = self._proxy(scheme, host)
+        if scheme == "http":
+            if proxy is not None:
+                return http.client.HTTPConnection(proxy.host, proxy.port, timeout=self.timeout)
+            return http.client.HTTPConnection(host, port, timeout=self.timeout)
+        context = self._ssl_context(f"{scheme}://{host}:{port}")
+        if proxy is None:
+            return http.client.HTTPSConnection(host, port, timeout=self.timeout, context=context)
+        connection = http.client.HTTPSConnection(proxy.host, proxy.port, timeout=self.timeout, context=context)
+        connection.set_tunnel(host, port, headers=proxy.headers)
+        return connection
+
+    def _ssl_context(self, origin: str) -> ssl.SSLContext:
+        if self._context is None:
+            verify = self.verify
+            try:
+                if verify is False:
+                    context = ssl.create_default_context()
+                    context.check_hostname = False
+                    context.verify_mode = ssl.CERT_NONE
+                elif isinstance(verify, str) and os.path.isdir(verify):
+                    context = ssl.create_default_context(capath=verify)
+                elif isinstance(verify, str):
+                    context = ssl.create_default_context(cafile=verify)
+                else:
+                    context = ssl.create_default_context()
+            except (OSError, ssl.SSLError) as err:
+                raise errors.NetworkError(
+                    f"{origin}: cannot use the trust anchor bundle {verify}: {getattr(err, 'strerror', None) or err}",
+                    url=origin,
+                ) from err
+            self._context = context
+        return self._context
+
+    def _proxy(self, scheme: str, host: str) -> _Proxy | None:
+        """The proxy for an origin from the environment (as ``urllib`` reads it), looked up once."""
+        if (scheme, host) not in self._proxies:
+            self._proxies[scheme, host] = _proxy_from_environment(scheme, host)
+        return self._proxies[scheme, host]
+
+    def _drop(self, key: tuple[str, str, int]) -> None:
+        connection = self._connections.pop(key, None)
+        if connection is not None:
+            connection.close()
 
     def close(self) -> None:
-        self.session.close()
+        for connection in self._connections.values():
+            connection.close()
+        self._connections.clear()
 
 
-def _root_cause(err: BaseException) -> str:
-    while err.__cause__ is not None or err.__context__ is not None:
-        err = err.__cause__ or err.__context__  # type: ignore[assignment]  # loop ends at a non-None
-    return str(err) or type(err).__name__
+def _closed_by_peer(sock: socket.socket) -> bool:
+    """Whether an idle kept-alive connection has something to read: the server's close (or junk)."""
+    try:
+        readable, _, _ = select.select([sock], [], [], 0)
+    except (OSError, ValueError):
+        return True
+    return bool(readable)
 
 
-def _media_type(response: requests.Response) -> str:
-    return response.headers.get("Content-Type", "").split(";")[0].strip().lower()
+def _proxy_from_environment(scheme: str, host: str) -> _Proxy | None:
+    if not any(name.lower().endswith("_proxy") for name in os.environ):
+        return None  # the usual case, without importing urllib.request
+    import urllib.request  # a tenth of start-up: only when a proxy may be set
+
+    proxies = urllib.request.getproxies_environment()
+    if urllib.request.proxy_bypass(host):  # no_proxy (the environment's, on this platform)
+        return None
+    address = proxies.get(scheme) or proxies.get("all")
+    if not address:
+        return None
+    parts = urlsplit(address if "://" in address else f"http://{address}")
+    if parts.scheme != "http" or not parts.hostname:
+        raise errors.NetworkError(
+            f"proxy {address} (from the environment) for {scheme}://{host}: only http:// proxies are supported",
+            url=f"{scheme}://{host}",
+        )
+    headers: dict[str, str] = {}
+    if parts.username is not None:
+        credentials = f"{unquote(parts.username)}:{unquote(parts.password or '')}".encode()
+        headers["Proxy-Authorization"] = "Basic " + base64.b64encode(credentials).decode("ascii")
+    return _Proxy(parts.hostname, parts.port or 80, headers)
 
 
-def _snippet(response: requests.Response) -> str:
+def _media_type(response: Response) -> str:
+    return (response.headers.get("Content-Type") or "").split(";")[0].strip().lower()
+
+
+def _snippet(response: Response) -> str:
     text = response.content[:200].decode("utf-8", "replace")
     text = re.sub(r"\s+", " ", text).strip()
     return text + ("..." if len(response.content) > 200 else "")
 
 
-def links(response: requests.Response) -> dict[str, list[str]]:
+def links(response: Response) -> dict[str, list[str]]:
     """All ``Link`` header targets by relation, absolute, in order (RFC 8288; several per rel)."""
     out: dict[str, list[str]] = {}
-    for header in _header_values(response, "Link"):
+    for header in _values(response.headers.get_all("Link")):
         for match in _LINK.finditer(header):
             target, params = match.group(1), match.group(2)
             for name, quoted, token in _LINK_PARAM.findall(params):
                 if name.lower() != "rel":
                     continue
                 for rel in (quoted or token).split():
-                    out.setdefault(rel.lower(), []).append(urljoin(response.url or "", target))
+                    out.setdefault(rel.lower(), []).append(urljoin(response.url, target))
     return out
 
 
-def _header_values(response: requests.Response, name: str) -> list[str]:
-    raw = getattr(response.raw, "headers", None)
-    if raw is not None and hasattr(raw, "getlist"):
-        values: list[str] = raw.getlist(name)
-        if values:
-            return values
-    value = response.headers.get(name)
-    return [value] if value else []
+def _values(values: Iterable[Any] | None) -> list[str]:
+    return [str(value) for value in values or ()]
 
 
-def problem_error(response: requests.Response, url: str) -> errors.ProblemError | None:
+def problem_error(response: Response, url: str) -> errors.ProblemError | None:
     """The typed error for a problem document, or ``None`` when the body is not one."""
     media_type = _media_type(response)
     if media_type not in ("application/problem+json", "application/json"):
@@ -196,7 +355,7 @@ def problem_error(response: requests.Response, url: str) -> errors.ProblemError 
     return cls(problem, url=url, status=response.status_code)
 
 
-def check_response(response: requests.Response, url: str) -> None:
+def check_response(response: Response, url: str) -> None:
     """Raise the typed error for a failed response; return for 2xx."""
     if 200 <= response.status_code < 300:
         return
@@ -212,7 +371,7 @@ def check_response(response: requests.Response, url: str) -> None:
     )
 
 
-def json_body(response: requests.Response, url: str) -> Any:
+def json_body(response: Response, url: str) -> Any:
     """The JSON body of a successful response, or ``UnexpectedResponse`` saying what came instead."""
     media_type = _media_type(response)
     if media_type != "application/json" and not media_type.endswith("+json"):

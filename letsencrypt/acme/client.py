@@ -20,12 +20,11 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, TypeVar
 
-import requests
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from letsencrypt.acme import errors
-from letsencrypt.acme._http import HttpTransport, check_response, json_body, links, redact
+from letsencrypt.acme._http import HttpTransport, Response, check_response, json_body, links, redact
 from letsencrypt.acme.ari import certificate_id, parse_retry_after, renewal_info_url
 from letsencrypt.acme.crypto import select_chain
 from letsencrypt.acme.jws import AccountKey, PrivateKey, b64decode, sign_eab, sign_jws
@@ -205,7 +204,7 @@ class AcmeClient:
         key: AccountKey | None = None,
         use_jwk: bool = False,
         accept: str | None = None,
-    ) -> requests.Response:
+    ) -> Response:
         """A signed POST (``payload=None`` is POST-as-GET), retried on ``badNonce`` only."""
         signer = key or self.key
         kid = None
@@ -233,7 +232,7 @@ class AcmeClient:
                 continue
             return response
 
-    def _parse(self, parse: Callable[[Any], _T], response: requests.Response, url: str) -> _T:
+    def _parse(self, parse: Callable[[Any], _T], response: Response, url: str) -> _T:
         try:
             return parse(json_body(response, url))
         except errors.MessageError as err:
@@ -242,7 +241,7 @@ class AcmeClient:
             ) from err
 
     @staticmethod
-    def _location(response: requests.Response, url: str) -> str:
+    def _location(response: Response, url: str) -> str:
         location = response.headers.get("Location")
         if not location:
             raise errors.UnexpectedResponse(
@@ -476,7 +475,7 @@ class AcmeClient:
                 others.append(self._fetch_chain(alternate_url)[0])
         return CertificateDownload(url, default, tuple(others))
 
-    def _fetch_chain(self, url: str) -> tuple[str, requests.Response]:
+    def _fetch_chain(self, url: str) -> tuple[str, Response]:
         response = self._post(url, None, accept=PEM_CHAIN)
         text = response.content.decode("ascii", "replace")
         if "-----BEGIN CERTIFICATE-----" not in text:
@@ -512,5 +511,5 @@ class AcmeClient:
         return RenewalInfoResponse(url, info, _retry_after(response))
 
 
-def _retry_after(response: requests.Response) -> float | None:
+def _retry_after(response: Response) -> float | None:
     return parse_retry_after(response.headers.get("Retry-After"))

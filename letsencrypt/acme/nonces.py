@@ -10,6 +10,7 @@ from __future__ import annotations
 import collections
 import re
 from collections.abc import Mapping
+from email.message import Message
 
 __all__ = ["NoncePool"]
 
@@ -22,7 +23,7 @@ class NoncePool:
     def __init__(self, size: int = 32) -> None:
         self._nonces: collections.deque[str] = collections.deque(maxlen=size)
 
-    def add_from(self, headers: Mapping[str, str]) -> None:
+    def add_from(self, headers: Mapping[str, str] | Message) -> None:
         """Keep the ``Replay-Nonce`` of a response; a value that is not base64url is ignored (§6.5.1)."""
         nonce = headers.get("Replay-Nonce")
         if nonce and _NONCE.fullmatch(nonce):
