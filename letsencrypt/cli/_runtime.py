@@ -81,9 +81,8 @@ def setup_logging(settings: Settings) -> None:
     root.addHandler(console)
     try:
         settings.logs_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        handler = logging.handlers.RotatingFileHandler(
-            settings.logs_dir / "letsencrypt.log", maxBytes=LOG_BYTES, backupCount=LOG_BACKUPS, encoding="utf-8"
-        )
+        handler = _RotatingLog(settings.logs_dir / "letsencrypt.log", maxBytes=LOG_BYTES, backupCount=LOG_BACKUPS,
+                               encoding="utf-8")
     except OSError as err:
         click.echo(f"Warning: cannot write logs to {settings.logs_dir}: {err}", err=True)
         return
@@ -92,6 +91,36 @@ def setup_logging(settings: Settings) -> None:
     root.addHandler(handler)
     for noisy in ("urllib3", "charset_normalizer"):
         logging.getLogger(noisy).setLevel(logging.INFO)
+
+
+class _RotatingLog(logging.handlers.RotatingFileHandler):
+    """``RotatingFileHandler`` that counts what it wrote instead of asking the file system.
+
+    The standard one checks ``exists``/``isfile`` and seeks to the end before every record: a
+    tenth of a 100-name run's CPU. The size is read once when the file is opened; each record is
+    still written and flushed at once, so a crash loses nothing that was logged.
+    """
+
+    def _open(self) -> Any:
+        stream = super()._open()
+        stream.seek(0, 2)  # 'a' mode: the position is the end; tell() says how much is there
+        self._size = stream.tell()
+        return stream
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            message = self.format(record) + self.terminator
+            if self.stream is None:
+                self.stream = self._open()
+            if self._size and self._size + len(message) > self.maxBytes > 0:
+                self.doRollover()  # closes, renames and reopens (``_open`` resets the count)
+            self.stream.write(message)
+            self.stream.flush()
+            self._size += len(message)
+        except RecursionError:
+            raise
+        except Exception:  # noqa: BLE001  (logging must never break the command; handleError reports it)
+            self.handleError(record)
 
 
 class Runtime:
