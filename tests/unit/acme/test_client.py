@@ -467,7 +467,7 @@ def test_poll_backs_off_from_50ms_without_retry_after(acme: Acme, clock: FakeClo
     client = acme.client(sleep=clock.sleep, clock=clock)
     handle = client.wait_for_authorization(acme.url(AUTHZ_PATH), deadline=clock.now + 60)
     assert str(handle.authorization.status) == "valid"
-    assert clock.sleeps == [0.05, 0.1]
+    assert clock.sleeps == [0.01, 0.02]
     assert len(posts(acme.server, AUTHZ_PATH)) == 3
 
 
@@ -484,7 +484,7 @@ def test_poll_ignores_unparseable_retry_after(acme: Acme, clock: FakeClock) -> N
     acme.route("POST", AUTHZ_PATH, sequence(pending, json_reply(200, authz_json(acme.server, "valid"))))
     client = acme.client(sleep=clock.sleep, clock=clock)
     client.wait_for_authorization(acme.url(AUTHZ_PATH), deadline=clock.now + 60)
-    assert clock.sleeps == [0.05]
+    assert clock.sleeps == [0.01]
 
 
 def test_retry_after_beyond_the_deadline_is_cut_to_the_remaining_time(acme: Acme, clock: FakeClock) -> None:
@@ -507,7 +507,8 @@ def test_poll_past_the_deadline_raises_poll_timeout(acme: Acme, clock: FakeClock
     assert isinstance(err, errors.PollTimeout)
     assert err.last_status == "processing"
     assert err.url == acme.url(ORDER_PATH)
-    assert clock.sleeps == pytest.approx([0.05, 0.1, 0.2, 0.4, 0.25])  # doubling, the last cut to the deadline
+    # doubling, the last cut to the deadline
+    assert clock.sleeps == pytest.approx([0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.37])
     assert clock.now == pytest.approx(deadline)
 
 
@@ -560,7 +561,7 @@ def test_wait_for_order_invalid_carries_the_order_error(acme: Acme, clock: FakeC
     assert caught.value.problem is not None
     assert caught.value.problem.short_type == "caa"
     assert "CAA record forbids issuance" in str(caught.value)
-    assert clock.sleeps == [0.05]
+    assert clock.sleeps == [0.01]
 
 
 # --- 4. newOrder: replaces, rate limits, terms of service ------------------------------------
