@@ -134,18 +134,23 @@ class HttpTransport:
             except _STALE as err:
                 self._drop(key)
                 if reused and attempt == 0:
-                    logger.debug("%s %s: the kept-alive connection was closed (%r); once more on a new one",
-                                 method, url, err)
+                    logger.debug(
+                        "%s %s: the kept-alive connection was closed (%r); once more on a new one", method, url, err
+                    )
                     continue
-                raise errors.NetworkError(f"{method} {url}: the server closed the connection without an answer",
-                                          url=url) from err
+                raise errors.NetworkError(
+                    f"{method} {url}: the server closed the connection without an answer", url=url
+                ) from err
             except TimeoutError as err:
                 self._drop(key)
                 raise errors.NetworkError(f"{method} {url}: no answer within {self.timeout:g} s", url=url) from err
             except ssl.SSLError as err:
                 self._drop(key)
+                reason = f"{err.reason or err}"
+                if isinstance(err, ssl.SSLCertVerificationError) and err.verify_message:  # what was wrong, in words
+                    reason += f": {err.verify_message}"
                 raise errors.NetworkError(
-                    f"{method} {url}: TLS failure ({err.reason or err}); is the CA's trust anchor right?", url=url
+                    f"{method} {url}: TLS failure ({reason}); is the CA's trust anchor right?", url=url
                 ) from err
             except (http.client.HTTPException, OSError, ValueError) as err:  # ValueError: a header http.client refuses
                 self._drop(key)
@@ -275,6 +280,10 @@ class HttpTransport:
 def _closed_by_peer(sock: socket.socket) -> bool:
     """Whether an idle kept-alive connection has something to read: the server's close (or junk)."""
     try:
+        if hasattr(select, "poll"):  # select() refuses a descriptor over 1023 (a process with many files)
+            poller = select.poll()
+            poller.register(sock, select.POLLIN)
+            return bool(poller.poll(0))
         readable, _, _ = select.select([sock], [], [], 0)
     except (OSError, ValueError):
         return True
