@@ -1,14 +1,15 @@
-"""HTTP transport for the ACME client: kept-alive ``http.client`` connections, and response checking.
+"""HTTP transport for the ACME client: one kept-alive connection per origin, and response checking.
 
 Every way a response can be wrong ends here as a typed error naming the URL: a problem document
 becomes a ``ProblemError`` (or the subclass for its type), anything else that is not what the
 endpoint must return becomes ``UnexpectedResponse``, and no answer at all becomes ``NetworkError``.
 
-Why ``http.client`` and not ``requests``: a client run is a few to a few hundred requests to one
+Why not ``requests`` (nor ``http.client``): a client run is a few to a few hundred requests to one
 origin, and it is mostly start-up. ``requests`` (with urllib3, idna, charset-normalizer, the cookie
-jar) costs a run about 60 ms of imports and about 1 ms of CPU per request merging settings,
-cookies and proxies; the standard library does the same exchange for a tenth of that. What
-``requests`` gave us is kept here, on purpose and tested:
+jar) cost a run about 60 ms of imports and about 1 ms of CPU per request merging settings,
+cookies and proxies; ``http.client`` still parses each answer's head with the ``email`` package.
+``_wire`` speaks HTTP/1.1 on one socket for a fraction of that. What ``requests`` gave us is kept
+here, on purpose and tested (tests/unit/acme/test_http_transport.py):
 
 - Trust anchor: ``verify`` is a bundle (file or hashed directory), ``True`` or ``False``. With
   ``True`` the environment's ``REQUESTS_CA_BUNDLE`` or ``CURL_CA_BUNDLE`` is used when set (read
@@ -27,22 +28,18 @@ cookies and proxies; the standard library does the same exchange for a tenth of 
 from __future__ import annotations
 
 import base64
-import http.client
 import json
 import logging
 import os
 import re
-import select
-import socket
 import ssl
 import sys
 import time
 from collections.abc import Iterable, Mapping
-from email.message import Message
 from typing import Any
 from urllib.parse import unquote, urljoin, urlsplit
 
-from letsencrypt.acme import errors
+from letsencrypt.acme import _wire, errors
 from letsencrypt.acme.ari import parse_retry_after
 from letsencrypt.acme.messages import Problem
 
@@ -55,7 +52,7 @@ MAX_RESPONSE = 16 * 2**20  # a certificate chain or order list is kilobytes; a b
 USER_AGENT = f"letsencrypt-acme/{VERSION} Python/{sys.version_info.major}.{sys.version_info.minor}"
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 # The server went away between two requests on a kept-alive connection: resend once on a new one.
-_STALE = (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError, ConnectionAbortedError)
+_STALE = (_wire.ConnectionClosed, ConnectionResetError, BrokenPipeError, ConnectionAbortedError)
 
 _PROBLEM_TYPES: dict[str, type[errors.ProblemError]] = {
     "badNonce": errors.BadNonceError,
@@ -74,7 +71,7 @@ class Response:
 
     __slots__ = ("content", "headers", "status_code", "url")
 
-    def __init__(self, status_code: int, headers: Message, content: bytes, url: str) -> None:
+    def __init__(self, status_code: int, headers: _wire.Headers, content: bytes, url: str) -> None:
         self.status_code = status_code
         self.headers = headers
         self.content = content
@@ -101,7 +98,7 @@ class HttpTransport:
         self.timeout = timeout
         self.user_agent = user_agent
         self._context: ssl.SSLContext | None = None
-        self._connections: dict[tuple[str, str, int], http.client.HTTPConnection] = {}
+        self._connections: dict[tuple[str, str, int], _wire.Connection] = {}
         self._proxies: dict[tuple[str, str], _Proxy | None] = {}
 
     def request(
@@ -115,19 +112,23 @@ class HttpTransport:
     ) -> Response:
         deadline = time.monotonic() + self.timeout
         scheme, host, port, target = self._split(method, url)
-        headers = {"User-Agent": self.user_agent, "Accept": accept or "*/*", "Accept-Language": "en"}
+        headers = [("User-Agent", self.user_agent), ("Accept", accept or "*/*"), ("Accept-Language", "en")]
         if content_type:
-            headers["Content-Type"] = content_type
+            headers.append(("Content-Type", content_type))
         key = (scheme, host, port)
         for attempt in range(2):
+            reused = False
             try:
-                connection, reused = self._connection(key)
+                connection = self._connection(key, url)
+                reused = connection.is_open
                 proxy = self._proxy(scheme, host)
                 if proxy is not None and scheme == "http":  # a plain proxy is asked for the whole URL
-                    request_target, request_headers = url, {**headers, **proxy.headers}
+                    request_target, request_headers = url, headers + list(proxy.headers.items())
                 else:
                     request_target, request_headers = target, headers
-                response = self._exchange(connection, method, url, request_target, body, request_headers, deadline)
+                answer = connection.exchange(
+                    method, request_target, request_headers, body, deadline=deadline, max_body=MAX_RESPONSE
+                )
             except errors.AcmeError:
                 self._drop(key)
                 raise
@@ -141,6 +142,9 @@ class HttpTransport:
                 raise errors.NetworkError(
                     f"{method} {url}: the server closed the connection without an answer", url=url
                 ) from err
+            except _wire.SlowAnswer as err:
+                self._drop(key)
+                raise errors.NetworkError(f"{method} {url}: the answer took over {self.timeout:g} s", url=url) from err
             except TimeoutError as err:
                 self._drop(key)
                 raise errors.NetworkError(f"{method} {url}: no answer within {self.timeout:g} s", url=url) from err
@@ -152,9 +156,15 @@ class HttpTransport:
                 raise errors.NetworkError(
                     f"{method} {url}: TLS failure ({reason}); is the CA's trust anchor right?", url=url
                 ) from err
-            except (http.client.HTTPException, OSError, ValueError) as err:  # ValueError: a header http.client refuses
+            except _wire.TooLarge as err:
+                self._drop(key)
+                raise errors.UnexpectedResponse(
+                    f"{method} {url}: the answer is over {MAX_RESPONSE // 2**20} MiB", url=url, status=err.status
+                ) from err
+            except (_wire.ProtocolError, OSError, ValueError) as err:  # ValueError: a header or target refused
                 self._drop(key)
                 raise errors.NetworkError(f"{method} {url}: {err or type(err).__name__}", url=url) from err
+            response = Response(answer.status, answer.headers, answer.body, url)
             logger.debug("%s %s -> %s %s", method, url, response.status_code, response.headers.get("Content-Type"))
             return response
         raise AssertionError("unreachable: the loop returns or raises")  # pragma: no cover
@@ -172,70 +182,17 @@ class HttpTransport:
         target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         return scheme, parts.hostname, port or _DEFAULT_PORTS[scheme], target
 
-    def _exchange(
-        self,
-        connection: http.client.HTTPConnection,
-        method: str,
-        url: str,
-        target: str,
-        body: bytes | None,
-        headers: Mapping[str, str],
-        deadline: float,
-    ) -> Response:
-        connection.timeout = self._remaining(method, url, deadline)  # connecting (and the TLS handshake)
-        if connection.sock is not None:
-            connection.sock.settimeout(connection.timeout)
-        connection.request(method, target, body=body, headers=headers)  # headers and body in one send
-        sock = connection.sock  # kept: http.client lets go of it when the answer says "close"
-        answer = connection.getresponse()
-        chunks: list[bytes] = []
-        size = 0
-        while True:
-            if sock is not None:
-                sock.settimeout(self._remaining(method, url, deadline))
-            try:
-                chunk = answer.read1(64 * 1024)  # what has arrived, so the total deadline holds
-            except TimeoutError as err:  # the status line came; the body did not within the deadline
-                raise errors.NetworkError(f"{method} {url}: the answer took over {self.timeout:g} s", url=url) from err
-            if not chunk:
-                break
-            chunks.append(chunk)
-            size += len(chunk)
-            if size > MAX_RESPONSE:
-                raise errors.UnexpectedResponse(
-                    f"{method} {url}: the answer is over {MAX_RESPONSE // 2**20} MiB", url=url, status=answer.status
-                )
-        if answer.length:  # the server closed before the Content-Length it announced
-            raise http.client.IncompleteRead(b"".join(chunks), answer.length)
-        answer.close()  # read to the end: the connection may carry the next request
-        return Response(answer.status, answer.msg, b"".join(chunks), url)
-
-    def _remaining(self, method: str, url: str, deadline: float) -> float:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            raise errors.NetworkError(f"{method} {url}: the answer took over {self.timeout:g} s", url=url)
-        return remaining
-
-    def _connection(self, key: tuple[str, str, int]) -> tuple[http.client.HTTPConnection, bool]:
-        """The origin's connection and whether it is open already (so a failure may be a stale one)."""
+    def _connection(self, key: tuple[str, str, int], url: str) -> _wire.Connection:
+        """The origin's connection; one the server closed while it was idle is closed here too."""
         connection = self._connections.get(key)
-        if connection is not None and connection.sock is not None and _closed_by_peer(connection.sock):
-            connection.close()  # http.client opens it again on the next request
+        if connection is not None and connection.closed_by_peer():
+            connection.close()  # opened again by the next exchange
         if connection is None:
-            connection = self._connections[key] = self._open(*key)
-        return connection, connection.sock is not None
-
-    def _open(self, scheme: str, host: str, port: int) -> http.client.HTTPConnection:
-        proxy = self._proxy(scheme, host)
-        if scheme == "http":
-            if proxy is not None:
-                return http.client.HTTPConnection(proxy.host, proxy.port, timeout=self.timeout)
-            return http.client.HTTPConnection(host, port, timeout=self.timeout)
-        context = self._ssl_context(f"{scheme}://{host}:{port}")
-        if proxy is None:
-            return http.client.HTTPSConnection(host, port, timeout=self.timeout, context=context)
-        connection = http.client.HTTPSConnection(proxy.host, proxy.port, timeout=self.timeout, context=context)
-        connection.set_tunnel(host, port, headers=proxy.headers)
+            scheme, host, port = key
+            proxy = self._proxy(scheme, host)
+            context = self._ssl_context(f"{scheme}://{host}:{port}") if scheme == "https" else None
+            via = None if proxy is None else (proxy.host, proxy.port, proxy.headers)
+            connection = self._connections[key] = _wire.Connection(host, port, tls=context, proxy=via)
         return connection
 
     def _ssl_context(self, origin: str) -> ssl.SSLContext:
@@ -275,19 +232,6 @@ class HttpTransport:
         for connection in self._connections.values():
             connection.close()
         self._connections.clear()
-
-
-def _closed_by_peer(sock: socket.socket) -> bool:
-    """Whether an idle kept-alive connection has something to read: the server's close (or junk)."""
-    try:
-        if hasattr(select, "poll"):  # select() refuses a descriptor over 1023 (a process with many files)
-            poller = select.poll()
-            poller.register(sock, select.POLLIN)
-            return bool(poller.poll(0))
-        readable, _, _ = select.select([sock], [], [], 0)
-    except (OSError, ValueError):
-        return True
-    return bool(readable)
 
 
 def _proxy_from_environment(scheme: str, host: str) -> _Proxy | None:

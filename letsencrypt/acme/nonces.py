@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import collections
 import re
-from collections.abc import Mapping
-from email.message import Message
+from typing import Protocol
 
 __all__ = ["NoncePool"]
 
 _NONCE = re.compile(r"[A-Za-z0-9_-]+")
+
+
+class _Headers(Protocol):
+    def get(self, name: str, /) -> str | None: ...
 
 
 class NoncePool:
@@ -23,7 +26,7 @@ class NoncePool:
     def __init__(self, size: int = 32) -> None:
         self._nonces: collections.deque[str] = collections.deque(maxlen=size)
 
-    def add_from(self, headers: Mapping[str, str] | Message) -> None:
+    def add_from(self, headers: _Headers) -> None:
         """Keep the ``Replay-Nonce`` of a response; a value that is not base64url is ignored (§6.5.1)."""
         nonce = headers.get("Replay-Nonce")
         if nonce and _NONCE.fullmatch(nonce):
