@@ -135,8 +135,7 @@ def authorize(
         if len(payloads) != len(tasks):
             raise ChallengeFailed(f"the {authenticator.name} authenticator answered {len(payloads)} of "
                                   f"{len(tasks)} challenges", hint="this is a bug in that plugin")
-        for task, payload in zip(tasks, payloads, strict=True):
-            client.answer_challenge(task.challenge, payload)
+        client.answer_challenges([(task.challenge, payload) for task, payload in zip(tasks, payloads, strict=True)])
         crash_point("challenges-answered")
         return _wait_all(client, order, pending, reporter, deadline)
     finally:

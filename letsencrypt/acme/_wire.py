@@ -28,6 +28,7 @@ import select
 import socket
 import ssl
 import time
+from collections.abc import Callable
 
 __all__ = ["Answer", "Connection", "ConnectionClosed", "Headers", "ProtocolError", "SlowAnswer", "TooLarge"]
 
@@ -177,6 +178,59 @@ class Connection:
         if not keep:
             self.close()
         return answer
+
+    def pipeline(
+        self,
+        count: int,
+        prepare: Callable[[int], tuple[str, str, list[tuple[str, str]], bytes | None] | None],
+        received: Callable[[int, Answer], None],
+        *,
+        window: int,
+        timeout: float,
+        max_body: int,
+    ) -> int:
+        """Up to ``window`` requests in flight at once (HTTP/1.1 pipelining, RFC 9112 §9.3.2).
+
+        ``prepare(i)`` makes request ``i`` just before it is sent (``None``: send no more), so it
+        may use what the earlier answers brought (an ACME nonce); ``received(i, answer)`` gets
+        each answer, in order, before the next request is prepared. Each answer must come within
+        ``timeout`` of being awaited. Returns how many answers came: when the server closes, breaks
+        the protocol or is too slow, the connection is closed and the rest is the caller's to send
+        again, one by one (the usual errors then say what is wrong).
+        """
+        methods: list[str] = []
+        answered = 0
+        while answered < count:
+            while len(methods) < count and len(methods) - answered < window:
+                request = prepare(len(methods))
+                if request is None:
+                    count = len(methods)
+                    break
+                method, target, headers, body = request
+                data = _request_bytes(method, target, self.host_header, headers, body)
+                try:
+                    if self.sock is None:
+                        self._open(time.monotonic() + timeout)
+                    assert self.sock is not None
+                    self.sock.settimeout(timeout)
+                    self.sock.sendall(data)
+                except (OSError, ProtocolError):
+                    self.close()
+                    return answered
+                methods.append(method)
+            if answered >= len(methods):
+                break
+            try:
+                answer, keep = self._read_answer(methods[answered], time.monotonic() + timeout, max_body)
+            except (OSError, ProtocolError, TooLarge):
+                self.close()
+                return answered
+            answered += 1
+            received(answered - 1, answer)
+            if not keep:
+                self.close()
+                break
+        return answered
 
     def _open(self, deadline: float) -> None:
         connect_to = (self.proxy[0], self.proxy[1]) if self.proxy else (self.host, self.port)
