@@ -1,0 +1,59 @@
+"""The subcommands' option parser: click's matching, without its cost for short options."""
+
+from __future__ import annotations
+
+import click
+import pytest
+
+from letsencrypt.cli import _FAST_SHORT, _Command
+
+
+def _command() -> click.Command:
+    @click.command(cls=_Command)
+    @click.option("-d", "--domains", "--domain", "domains", multiple=True)
+    @click.option("-n", "--non-interactive", is_flag=True)
+    @click.option("-v", "--verbose", count=True)
+    @click.option("-m", "--email")
+    def run(**_: object) -> None:
+        pass
+
+    return run
+
+
+def _parse(*args: str) -> dict[str, object]:
+    return dict(_command().make_context("run", list(args)).params)
+
+
+def test_the_fast_path_is_in_use() -> None:
+    assert _FAST_SHORT  # the click in this environment has the methods it relies on
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["-d", "a.test", "-d", "b.test"], ("a.test", "b.test")),
+        (["-da.test", "--domain", "b.test", "--domains=c.test"], ("a.test", "b.test", "c.test")),
+        (["-nd", "a.test"], ("a.test",)),  # combined short flags, the last taking a value
+        (["-m", "-d", "-d", "x.test"], ("x.test",)),  # "-d" as -m's value is a value
+    ],
+)
+def test_short_and_long_forms_parse_as_click_does(args: list[str], expected: tuple[str, ...]) -> None:
+    assert _parse(*args)["domains"] == expected
+
+
+def test_counted_and_combined_flags() -> None:
+    params = _parse("-vvn", "-d", "a.test")
+    assert params["verbose"] == 2 and params["non_interactive"] is True
+
+
+@pytest.mark.parametrize(("arg", "message"), [("-x", "-x"), ("--nope", "--nope")])
+def test_unknown_options_still_fail_with_clicks_message(arg: str, message: str) -> None:
+    with pytest.raises(click.NoSuchOption) as caught:
+        _parse(arg)
+    assert "No such option" in caught.value.format_message() and message in caught.value.format_message()
+
+
+def test_a_long_option_misspelt_still_gets_suggestions() -> None:
+    with pytest.raises(click.NoSuchOption) as caught:
+        _parse("--domian", "a.test")
+    assert "--domain" in caught.value.format_message()
