@@ -31,10 +31,11 @@ from letsencrypt.plugin_api import (
     PluginContext,
 )
 from letsencrypt.plugins import _tls
-from letsencrypt.plugins._responders import HttpResponder, TlsResponder, TlsRoutes
+from letsencrypt.plugins._responders import HttpResponder
 
 if TYPE_CHECKING:
     from letsencrypt import plugin_api
+    from letsencrypt.plugins._tls_responder import TlsResponder, TlsRoutes
 
 logger = logging.getLogger(__name__)
 
@@ -139,6 +140,10 @@ class StandaloneAuthenticator:
         if http and self._http is None:
             self._http = HttpResponder(self._context.http01_address, self._context.http01_port).__enter__()
         if tls and self._tls is None:
+            from letsencrypt.plugins._tls_responder import (
+                TlsResponder,  # only for TLS challenges: spares http-01 runs http.server
+            )
+
             self._tls = TlsResponder(self._context.http01_address, self._context.https_port).__enter__()
         if self._http is not None:
             self._http.publish(http)
@@ -154,6 +159,8 @@ class StandaloneAuthenticator:
 
 def _routes(served: Sequence[_Served]) -> TlsRoutes:
     """TLS routes for the served TLS-based tasks; the default certificate names the simpleHttps domains."""
+    from letsencrypt.plugins._tls_responder import TlsRoutes  # only for TLS challenges: spares http-01 runs http.server
+
     https = [s for s in served if s.kind is ChallengeType.SIMPLE_HTTPS]
     names = sorted({s.domain for s in https}) or [_FALLBACK_NAME]
     default = _tls.server_context(_tls.self_signed(names), ["http/1.1"])
