@@ -36,6 +36,9 @@ MAX_HEAD = 64 * 1024  # status line and header fields; ACME answers send well un
 _READ = 256 * 1024
 _FORBIDDEN = re.compile(r"[\x00-\x20\x7f]")  # in a method or request target
 _BAD_VALUE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")  # in a header value (tab is fine)
+_DIGITS = re.compile(r"[0-9]+")  # str.isdigit() also takes "²", which int() refuses
+_STATUS = re.compile(r"[0-9]{3}")
+_HEX_DIGITS = re.compile(rb"[0-9A-Fa-f]+")  # int(x, 16) also takes "0x", "+" and "_"
 
 
 class ProtocolError(Exception):
@@ -250,9 +253,8 @@ class Connection:
 
     def _tunnel(self, deadline: float) -> None:
         assert self.proxy is not None and self.sock is not None
-        authority = f"{self.host_header.rsplit(':', 1)[0] if self.port == 443 else self.host_header}"
-        if self.port == 443:
-            authority = f"{authority}:443"
+        # host:port, the port always: host_header leaves out 443, the default port of a TLS origin
+        authority = self.host_header if self.port != 443 else f"{self.host_header}:443"
         request = _request_bytes("CONNECT", authority, authority, list(self.proxy[2].items()), None)
         self.sock.settimeout(_remaining(deadline))
         self.sock.sendall(request)
@@ -281,13 +283,15 @@ class Connection:
         while True:
             end = self._buffer.find(b"\r\n\r\n")
             while end < 0:
-                if len(self._buffer) > MAX_HEAD:
+                if len(self._buffer) > MAX_HEAD + 3:  # the head's end, when it comes, is past MAX_HEAD
                     raise ProtocolError(f"the answer's head is over {MAX_HEAD // 1024} KiB")
                 if not self._fill(deadline):
                     if started and not self._buffer:
                         raise ConnectionClosed("the server closed the connection without an answer")
                     raise ProtocolError("the connection closed in the middle of the answer's head")
                 end = self._buffer.find(b"\r\n\r\n")
+            if end > MAX_HEAD:  # a whole head can come in one read
+                raise ProtocolError(f"the answer's head is over {MAX_HEAD // 1024} KiB")
             head, self._buffer = self._buffer[:end], self._buffer[end + 4 :]
             status, reason, headers = _parse_head(head)
             if not 100 <= status < 200 or status == 101:
@@ -312,7 +316,7 @@ class Connection:
         fields = Headers([(k, v) for k, v in headers.items() if k != ":version"])
         if method == "HEAD" or status in (204, 304):
             return Answer(status, reason, fields, b""), keep
-        transfer = (headers.get("Transfer-Encoding") or "").lower()
+        transfer = ", ".join(headers.get_all("Transfer-Encoding")).lower()  # one list over all its field lines
         if transfer:
             if transfer.rsplit(",", 1)[-1].strip() != "chunked":
                 return Answer(status, reason, fields, self._read_to_close(deadline, max_body)), False
@@ -320,7 +324,7 @@ class Connection:
         lengths = {value.strip() for value in headers.get_all("Content-Length")}
         if not lengths:
             return Answer(status, reason, fields, self._read_to_close(deadline, max_body)), False
-        if len(lengths) != 1 or not next(iter(lengths)).isdigit():
+        if len(lengths) != 1 or not _DIGITS.fullmatch(next(iter(lengths))):
             raise ProtocolError(f"invalid Content-Length {', '.join(sorted(lengths))}")
         length = int(next(iter(lengths)))
         if length > max_body:
@@ -335,9 +339,11 @@ class Connection:
         return body
 
     def _read_to_close(self, deadline: float, max_body: int) -> bytes:
-        while self._fill(deadline):
+        while True:  # the size checked before every read too: the head's read may have brought it all
             if len(self._buffer) > max_body:
                 raise TooLarge(0)
+            if not self._fill(deadline):
+                break
         body, self._buffer = self._buffer, b""
         return body
 
@@ -357,12 +363,9 @@ class Connection:
         size = 0
         while True:
             line = self._read_line(deadline).split(b";", 1)[0].strip()
-            try:
-                chunk_size = int(line, 16)
-            except ValueError:
-                raise ProtocolError(f"invalid chunk size {line[:20]!r}") from None
-            if chunk_size < 0:
+            if not _HEX_DIGITS.fullmatch(line):
                 raise ProtocolError(f"invalid chunk size {line[:20]!r}")
+            chunk_size = int(line, 16)
             if chunk_size == 0:
                 while self._read_line(deadline):  # trailer fields, up to the empty line
                     pass
@@ -410,7 +413,7 @@ def _parse_head(head: bytes) -> tuple[int, str, Headers]:
     lines = text.split("\r\n")
     status_line = lines[0]
     parts = status_line.split(" ", 2)
-    if len(parts) < 2 or parts[0] not in ("HTTP/1.1", "HTTP/1.0") or len(parts[1]) != 3 or not parts[1].isdigit():
+    if len(parts) < 2 or parts[0] not in ("HTTP/1.1", "HTTP/1.0") or not _STATUS.fullmatch(parts[1]):
         raise ProtocolError(f"not an HTTP/1.x answer: {status_line[:80]!r}")
     fields: list[tuple[str, str]] = [(":version", parts[0])]
     for line in lines[1:]:
@@ -418,7 +421,7 @@ def _parse_head(head: bytes) -> tuple[int, str, Headers]:
             if len(fields) == 1:
                 raise ProtocolError("the answer's head starts with a folded line")
             name, value = fields[-1]
-            fields[-1] = (name, f"{value} {line.strip()}")
+            fields[-1] = (name, f"{value} {line.strip()}".strip())
             continue
         name, colon, value = line.partition(":")
         if not colon or not name or name != name.strip():
