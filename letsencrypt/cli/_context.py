@@ -12,7 +12,6 @@ the environment) loads every plugin, as do in-process callers such as tests.
 from __future__ import annotations
 
 import functools
-import importlib.metadata
 import os
 import sys
 from collections.abc import Mapping, Sequence
@@ -23,6 +22,7 @@ import click
 from letsencrypt.cli._options import Settings, plugin_flag_options, settings_from
 from letsencrypt.cli._runtime import Runtime, setup_logging
 from letsencrypt.plugin_api import ENTRY_POINT_GROUP
+from letsencrypt.plugins import _entry_points
 from letsencrypt.plugins.discovery import PluginRegistry, discover, plugin_options
 
 __all__ = ["named_plugins", "plugin_flags", "registry", "runtime_from", "scope_plugins_to"]
@@ -73,7 +73,7 @@ def named_plugins(argv: Sequence[str], installed: Sequence[str]) -> set[str] | N
 def registry() -> PluginRegistry:
     if _command_line is None or any(key.startswith("LETSENCRYPT_") for key in os.environ):
         return discover()
-    installed = list(importlib.metadata.entry_points(group=ENTRY_POINT_GROUP))
+    installed = _entry_points.entry_points(ENTRY_POINT_GROUP)
     wanted = named_plugins(_command_line, [entry_point.name for entry_point in installed])
     if wanted is None:
         return discover()

@@ -15,13 +15,13 @@ Imports: stdlib and ``letsencrypt.plugin_api``; never a plugin module by name.
 from __future__ import annotations
 
 import dataclasses
-import importlib.metadata
 import logging
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 from letsencrypt.plugin_api import ENTRY_POINT_GROUP, Option, PluginError
+from letsencrypt.plugins import _entry_points
 
 __all__ = [
     "AUTHENTICATOR_METHODS",
@@ -104,17 +104,28 @@ class PluginRegistry:
         return [entry for entry in self if entry.is_installer]
 
 
-def discover(
-    group: str = ENTRY_POINT_GROUP, *, entry_points: Iterable[importlib.metadata.EntryPoint] | None = None
-) -> PluginRegistry:
+class EntryPointLike(Protocol):
+    """What discovery uses of an entry point (``importlib.metadata.EntryPoint`` fits)."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def value(self) -> str: ...
+
+    def load(self) -> Any: ...
+
+
+def discover(group: str = ENTRY_POINT_GROUP, *, entry_points: Iterable[EntryPointLike] | None = None) -> PluginRegistry:
     """Load every plugin registered under ``group``; never raises for a plugin's fault.
 
     When two distributions register the same name, our own distribution's plugin wins (a third
     party cannot shadow a built-in), else the first found; the other is reported as broken.
     ``entry_points`` replaces the installed ones (for tests and tools).
     """
-    found = list(importlib.metadata.entry_points(group=group) if entry_points is None else entry_points)
-    found.sort(key=lambda ep: _distribution(ep) != _OWN_DISTRIBUTION)  # stable: keeps the found order otherwise
+    found = list(_entry_points.entry_points(group) if entry_points is None else entry_points)
+    own = _entry_points.normalized(_OWN_DISTRIBUTION)
+    found.sort(key=lambda ep: _entry_points.normalized(_distribution(ep) or "") != own)  # stable otherwise
     entries: dict[str, PluginEntry] = {}
     broken: list[BrokenPlugin] = []
     for entry_point in found:
@@ -136,8 +147,10 @@ def discover(
     return PluginRegistry(entries.values(), broken)
 
 
-def _distribution(entry_point: importlib.metadata.EntryPoint) -> str | None:
-    dist = entry_point.dist
+def _distribution(entry_point: EntryPointLike) -> str | None:
+    if isinstance(entry_point, _entry_points.InstalledEntryPoint):
+        return entry_point.distribution
+    dist = getattr(entry_point, "dist", None)  # importlib.metadata.EntryPoint
     return None if dist is None else str(dist.name)
 
 
@@ -151,7 +164,7 @@ def _report(broken: BrokenPlugin) -> BrokenPlugin:
     return broken
 
 
-def _load(entry_point: importlib.metadata.EntryPoint, distribution: str | None) -> PluginEntry:
+def _load(entry_point: EntryPointLike, distribution: str | None) -> PluginEntry:
     """Import the entry point and check the class against the contract; ``PluginError`` if it does not fit."""
     name = entry_point.name
     if not _NAME.fullmatch(name):
@@ -202,9 +215,7 @@ def resolve_options(plugin: str, options: Sequence[Option], given: Mapping[str, 
         value = given.get(option.name)
         if value is None or (option.multiple and not value):
             if option.required:
-                raise PluginError(
-                    f"plugin {plugin} needs option {option.name}", hint=f"give {option.flag(plugin)}"
-                )
+                raise PluginError(f"plugin {plugin} needs option {option.name}", hint=f"give {option.flag(plugin)}")
             values[option.name] = option.default
             continue
         try:
