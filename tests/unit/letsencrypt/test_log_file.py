@@ -63,3 +63,32 @@ def test_a_record_bigger_than_the_limit_still_goes_to_a_file(tmp_path: Path) -> 
         handler.close()
     assert path.read_text() == "another\n"
     assert (tmp_path / "letsencrypt.log.1").read_text() == "long line\n"
+
+
+def test_without_backups_the_file_starts_over(tmp_path: Path) -> None:
+    path = tmp_path / "letsencrypt.log"
+    handler = _handler(path, 15, backups=0)
+    try:
+        handler.emit(_record("a" * 10))
+        handler.emit(_record("b" * 10))
+    finally:
+        handler.close()
+    assert path.read_text() == "b" * 10 + "\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["letsencrypt.log"]
+
+
+def test_the_setup_writes_debug_records_to_the_file(tmp_path: Path) -> None:
+    import logging as std_logging
+
+    from letsencrypt.cli._runtime import LOG_BACKUPS, LOG_BYTES
+
+    handler = _RotatingLog(tmp_path / "x.log", maxBytes=LOG_BYTES, backupCount=LOG_BACKUPS)
+    logger = std_logging.getLogger("letsencrypt.test-log-file")
+    logger.addHandler(handler)
+    logger.setLevel(std_logging.DEBUG)
+    try:
+        logger.debug("hello %s", "there")
+    finally:
+        logger.removeHandler(handler)
+        handler.close()
+    assert (tmp_path / "x.log").read_text() == "hello there\n"
