@@ -247,7 +247,9 @@ class Connection:
                 self._tunnel(deadline)
             if self.tls is not None:
                 sock.settimeout(_remaining(deadline))
-                self.sock = self.tls.wrap_socket(sock, server_hostname=self.host)
+                # As bytes, an ASCII name skips ssl's idna encoding (and the codec's import).
+                name: str | bytes = self.host.encode("ascii") if self.host.isascii() else self.host
+                self.sock = self.tls.wrap_socket(sock, server_hostname=name)
         except BaseException:
             self.sock = None
             sock.close()
