@@ -84,7 +84,7 @@ class Response:
 class PreparedRequest:
     """One request for :meth:`HttpTransport.pipeline`."""
 
-    __slots__ = ("accept", "body", "content_type", "method", "url")
+    __slots__ = ("accept", "body", "content_type", "method", "note", "url")
 
     def __init__(
         self,
@@ -93,8 +93,10 @@ class PreparedRequest:
         body: bytes | None = None,
         content_type: str | None = None,
         accept: str | None = None,
+        note: str = "",
     ) -> None:
         self.method, self.url, self.body, self.content_type, self.accept = method, url, body, content_type, accept
+        self.note = note  # said in the request's one DEBUG log line (e.g. the redacted payload)
 
 
 class _Proxy:
@@ -207,32 +209,42 @@ class HttpTransport:
         first = prepare(0)
         if first is None:
             return 0
-        scheme, host, port, _ = self._split(first.method, first.url)
+        scheme, host, port, first_target = self._split(first.method, first.url)
         key = (scheme, host, port)
         proxy = self._proxy(scheme, host)
-        urls: list[str] = []
+        # "scheme://authority" of the first URL: a URL starting with it (and no fragment) is split
+        # by slicing, the others by urlsplit (most of the per-request cost of this loop otherwise).
+        origin = first.url[: first.url.find("/", len(scheme) + 3)] if first_target.startswith("/") else None
+        requests: list[PreparedRequest] = []
 
         def wire_request(index: int) -> tuple[str, str, list[tuple[str, str]], bytes | None] | None:
             request = first if index == 0 else prepare(index)
             if request is None:
                 return None
-            req_scheme, req_host, req_port, target = self._split(request.method, request.url)
-            if (req_scheme, req_host, req_port) != key:
-                return None  # another origin: left to request()
+            url = request.url
+            if origin and url.startswith(origin) and url[len(origin) : len(origin) + 1] == "/" and "#" not in url:
+                target = url[len(origin) :]
+            else:
+                req_scheme, req_host, req_port, target = self._split(request.method, url)
+                if (req_scheme, req_host, req_port) != key:
+                    return None  # another origin: left to request()
             headers = [("User-Agent", self.user_agent), ("Accept", request.accept or "*/*"), ("Accept-Language", "en")]
             if request.content_type:
                 headers.append(("Content-Type", request.content_type))
             if proxy is not None and scheme == "http":
                 target = request.url
                 headers += list(proxy.headers.items())
-            urls.append(request.url)
+            requests.append(request)
             return request.method, target, headers, request.body
 
         def wire_received(index: int, answer: _wire.Answer) -> None:
-            response = Response(answer.status, answer.headers, answer.body, urls[index])
-            logger.debug(
-                "%s -> %s %s (pipelined)", urls[index], response.status_code, answer.headers.get("Content-Type")
-            )
+            request = requests[index]
+            response = Response(answer.status, answer.headers, answer.body, request.url)
+            if logger.isEnabledFor(logging.DEBUG):
+                logger.debug(
+                    "%s %s%s -> %s %s (pipelined)", request.method, request.url, request.note, response.status_code,
+                    answer.headers.get("Content-Type"),
+                )  # fmt: skip
             received(index, response)
 
         connection = self._connection(key, first.url)

@@ -267,10 +267,11 @@ class AcmeClient:
                     return None  # an answer came without a nonce: the rest go one by one
                 url, payload = items[index]
                 body = None if payload is None else json.dumps(dict(payload), separators=(",", ":")).encode()
+                note = ""
                 if logger.isEnabledFor(logging.DEBUG):
-                    logger.debug("POST %s payload=%s", url, "<empty>" if payload is None else redact(payload))
+                    note = f" payload={'<empty>' if payload is None else redact(payload)}"
                 jws = sign_jws(self.key, body, url=url, nonce=nonce, kid=kid)
-                return PreparedRequest("POST", url, json.dumps(jws).encode(), "application/jose+json")
+                return PreparedRequest("POST", url, json.dumps(jws).encode(), "application/jose+json", note=note)
 
             def received(index: int, response: Response) -> None:
                 self._nonces.add_from(response.headers)

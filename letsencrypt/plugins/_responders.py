@@ -75,6 +75,7 @@ class HttpResponder:
         self._wake_read, self._wake_write = socket.socketpair()
         self._resources: Mapping[str, bytes] = _EMPTY
         self._stopping = False
+        self._answered: dict[tuple[str, str], int] = {}  # (request line, status) -> times; the thread's own
         self._thread = threading.Thread(target=self._serve, name="http-01-responder", daemon=True)
 
     @property
@@ -101,7 +102,11 @@ class HttpResponder:
             self._thread.join()
         for sock in (self._listener, self._wake_read, self._wake_write):
             sock.close()
-        logger.debug("%s on port %d stopped", self._thread.name, self._port)
+        counts: dict[str, int] = {}
+        for (_, code), count in self._answered.items():
+            counts[code] = counts.get(code, 0) + count
+        summary = ", ".join(f"{count} x {code}" for code, count in sorted(counts.items())) or "no requests"
+        logger.debug("%s on port %d stopped; answered %s", self._thread.name, self._port, summary)
 
     def _serve(self) -> None:
         selector = selectors.DefaultSelector()
@@ -169,7 +174,11 @@ class HttpResponder:
             sock.sendall(head + (b"" if line.startswith("HEAD ") else body))
         except OSError as err:
             logger.debug("http-01 responder: answering %s failed: %s", incoming.peer, err)
-        logger.debug('%s "%s" %s', incoming.peer, line, status.split(" ", 1)[0])
+        code = status.split(" ", 1)[0]
+        key = (line, code)
+        self._answered[key] = self._answered.get(key, 0) + 1
+        if self._answered[key] == 1:  # validators ask several times (Pebble: 3 per name): the first is logged
+            logger.debug('%s "%s" %s', incoming.peer, line, code)
         self._close(selector, pending, sock)
 
     def _answer(self, head: bytes | None) -> tuple[str, bytes, str]:
