@@ -194,12 +194,13 @@ class Connection:
     ) -> int:
         """Up to ``window`` requests in flight at once (HTTP/1.1 pipelining, RFC 9112 §9.3.2).
 
-        ``prepare(i)`` makes request ``i`` just before it is sent (``None``: send no more), so it
-        may use what the earlier answers brought (an ACME nonce); ``received(i, answer)`` gets
-        each answer, in order, before the next request is prepared. Each answer must come within
-        ``timeout`` of being awaited. Returns how many answers came: when the server closes, breaks
-        the protocol or is too slow, the connection is closed and the rest is the caller's to send
-        again, one by one (the usual errors then say what is wrong).
+        ``prepare(i)`` makes request ``i`` just before it is sent (``None``, or a request this
+        module refuses to send: send no more), so it may use what the earlier answers brought (an
+        ACME nonce); ``received(i, answer)`` gets each answer, in order, before the next request is
+        prepared. Each answer must come within ``timeout`` of being awaited. Returns how many
+        answers came: when the server closes, breaks the protocol or is too slow, the connection is
+        closed and the rest is the caller's to send again, one by one (the usual errors then say
+        what is wrong).
         """
         methods: list[str] = []
         answered = 0
@@ -210,7 +211,11 @@ class Connection:
                     count = len(methods)
                     break
                 method, target, headers, body = request
-                data = _request_bytes(method, target, self.host_header, headers, body)
+                try:
+                    data = _request_bytes(method, target, self.host_header, headers, body)
+                except ValueError:  # refused (a space in the target): the caller's exchange() will say so
+                    count = len(methods)
+                    break
                 try:
                     if self.sock is None:
                         self._open(time.monotonic() + timeout)
