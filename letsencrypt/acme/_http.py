@@ -209,12 +209,16 @@ class HttpTransport:
         first = prepare(0)
         if first is None:
             return 0
-        scheme, host, port, first_target = self._split(first.method, first.url)
+        scheme, host, port, _ = self._split(first.method, first.url)
         key = (scheme, host, port)
         proxy = self._proxy(scheme, host)
-        # "scheme://authority" of the first URL: a URL starting with it (and no fragment) is split
-        # by slicing, the others by urlsplit (most of the per-request cost of this loop otherwise).
-        origin = first.url[: first.url.find("/", len(scheme) + 3)] if first_target.startswith("/") else None
+        # "scheme://authority" of the first URL as urlsplit reads it (not cut at the first "/":
+        # the URL may have no path, or a query before one): a URL starting with it and "/" (and
+        # no fragment) is split by slicing, the others by urlsplit (most of the per-request cost
+        # of this loop otherwise). A first URL not written so (upper-case scheme): urlsplit for all.
+        parts = urlsplit(first.url)
+        written = f"{parts.scheme}://{parts.netloc}"
+        origin = written if first.url.startswith(written) else None
         requests: list[PreparedRequest] = []
 
         def wire_request(index: int) -> tuple[str, str, list[tuple[str, str]], bytes | None] | None:

@@ -565,6 +565,33 @@ def test_another_origin_ends_the_pipeline_before_it(serve: Serve, transports: Ca
     assert server.connections == 1
 
 
+def test_first_url_without_a_path_does_not_make_a_shorter_origin(
+    serve: Serve, transports: Callable[..., HttpTransport]
+) -> None:
+    """``http://127.0.0.1:44403``, then ``http://127.0.0.1:4440/x``: another port, not a path of the first."""
+    server = serve()
+    requests: list[PreparedRequest | None] = [
+        PreparedRequest("GET", f"http://127.0.0.1:{server.port}"),
+        PreparedRequest("GET", f"http://127.0.0.1:{server.port // 10}/x"),
+        PreparedRequest("GET", server.url("/2")),
+    ]
+    run = pipeline(transports(), requests, window=3)
+    assert run.result == 1
+    assert [r.target for r in server.peers[0].requests] == ["/"]
+
+
+def test_query_before_any_path_is_kept_in_the_target(serve: Serve, transports: Callable[..., HttpTransport]) -> None:
+    server = serve()
+    requests: list[PreparedRequest | None] = [
+        PreparedRequest("GET", f"http://127.0.0.1:{server.port}?q/x"),
+        PreparedRequest("GET", f"http://127.0.0.1:{server.port}?q/y"),
+        PreparedRequest("GET", f"http://127.0.0.1:{server.port}/z?a/b"),
+    ]
+    run = pipeline(transports(), requests, window=3)
+    assert run.result == 3
+    assert [r.target for r in server.peers[0].requests] == ["/?q/x", "/?q/y", "/z?a/b"]
+
+
 def test_request_the_wire_refuses_ends_the_pipeline_before_it(
     serve: Serve, transports: Callable[..., HttpTransport]
 ) -> None:
