@@ -11,7 +11,8 @@ that reads what has arrived and answers in order:
 4. a server closing after 3 of 8 answers (with or without ``Connection: close``): 3, no exception,
    the next request on a new connection;
 5. a server that stalls after the first answer: 1, after about the timeout;
-6. a request to another origin ends the pipeline before it;
+6. a request to another origin (also one a prefix of the first URL could be mistaken for), or
+   one the wire refuses to send, ends the pipeline before it;
 7. an exception from ``received`` (or ``prepare``) propagates and the connection is dropped, so no
    answer meant for the pipeline is ever taken for the next request's.
 
@@ -23,7 +24,8 @@ where every nonce it accepted came from:
    the rest signed with nonces earlier answers brought;
 9. a ``badNonce`` answer in the pipeline: that request alone is sent again;
 10. a server answering one request per connection (HTTP/1.0): everything still works;
-11. another problem document in one answer: its typed error, and the client carries on;
+11. another problem document in one answer: its typed error, and the client carries on; an
+    authorization URL the wire refuses: ``NetworkError`` as one by one, never a ``ValueError``;
 12. ``answer_challenges`` posts ``{}`` (or the given payload) to each challenge, answers in order;
     ``answer_challenge`` still works.
 """
