@@ -206,7 +206,11 @@ class Connection:
         answered = 0
         while answered < count:
             while len(methods) < count and len(methods) - answered < window:
-                request = prepare(len(methods))
+                try:
+                    request = prepare(len(methods))
+                except BaseException:  # as for received(): the answers still owed are dropped with it
+                    self.close()
+                    raise
                 if request is None:
                     count = len(methods)
                     break
@@ -234,7 +238,11 @@ class Connection:
                 self.close()
                 return answered
             answered += 1
-            received(answered - 1, answer)
+            try:
+                received(answered - 1, answer)
+            except BaseException:  # answers may still be owed on this socket: it carries nothing more
+                self.close()
+                raise
             if not keep:
                 self.close()
                 break
