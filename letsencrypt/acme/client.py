@@ -75,6 +75,10 @@ PEM_CHAIN = "application/pem-certificate-chain"
 # Polling: without Retry-After start fast and back off; with it, follow it within these bounds.
 POLL_FIRST_INTERVAL = 0.01  # a CA answering in milliseconds (a test CA, a warm cache) is not kept waiting
 POLL_MAX_BACKOFF = 2.0
+# Each wait 1.5 times the last: a CA that validates in tens of milliseconds is seen soon after (doubling
+# overshot by up to the whole time waited so far), and a slow one is still asked about a dozen times
+# in its first five seconds.
+POLL_GROWTH = 1.5
 PIPELINE_WINDOW = 8  # requests awaiting their answers at once in _post_many (1: one by one)
 RETRY_AFTER_MIN = 0.02
 RETRY_AFTER_MAX = 30.0
@@ -525,7 +529,7 @@ class AcmeClient:
             if retry_after is not None:
                 wait = min(max(retry_after, RETRY_AFTER_MIN), RETRY_AFTER_MAX)
             else:
-                wait, backoff = backoff, min(backoff * 2, POLL_MAX_BACKOFF)
+                wait, backoff = backoff, min(backoff * POLL_GROWTH, POLL_MAX_BACKOFF)
             self._sleep(min(wait, remaining))
 
     def finalize(self, order: OrderHandle, csr_der: bytes, *, deadline: float) -> OrderHandle:

@@ -467,7 +467,7 @@ def test_poll_backs_off_from_50ms_without_retry_after(acme: Acme, clock: FakeClo
     client = acme.client(sleep=clock.sleep, clock=clock)
     handle = client.wait_for_authorization(acme.url(AUTHZ_PATH), deadline=clock.now + 60)
     assert str(handle.authorization.status) == "valid"
-    assert clock.sleeps == [0.01, 0.02]
+    assert clock.sleeps == pytest.approx([0.01, 0.015])
     assert len(posts(acme.server, AUTHZ_PATH)) == 3
 
 
@@ -507,8 +507,10 @@ def test_poll_past_the_deadline_raises_poll_timeout(acme: Acme, clock: FakeClock
     assert isinstance(err, errors.PollTimeout)
     assert err.last_status == "processing"
     assert err.url == acme.url(ORDER_PATH)
-    # doubling, the last cut to the deadline
-    assert clock.sleeps == pytest.approx([0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.37])
+    # each wait 1.5 times the last, the last cut to the deadline
+    expected = [0.01 * 1.5**n for n in range(9)]
+    expected.append(1.0 - sum(expected))
+    assert clock.sleeps == pytest.approx(expected)
     assert clock.now == pytest.approx(deadline)
 
 
