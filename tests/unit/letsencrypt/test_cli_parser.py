@@ -57,3 +57,21 @@ def test_a_long_option_misspelt_still_gets_suggestions() -> None:
     with pytest.raises(click.NoSuchOption) as caught:
         _parse("--domian", "a.test")
     assert "--domain" in caught.value.format_message()
+
+
+def test_subcommand_options_are_made_when_first_read() -> None:
+    from letsencrypt.cli import command
+
+    @command("probe", "A test command.")
+    @click.option("--own-flag", is_flag=True)
+    def probe(ctx: click.Context, **params: object) -> None:
+        pass
+
+    assert probe._build_params is not None  # type: ignore[attr-defined]  # nothing built yet
+    names = [param.name for param in probe.params]
+    assert probe._build_params is None  # type: ignore[attr-defined]
+    assert names.index("domains") < names.index("own_flag")  # common flags first, as click.command lists them
+    assert "webroot_path" in names  # a plugin's flag (--webroot-path), after the command's own
+    assert names.index("own_flag") < names.index("webroot_path")
+    context = probe.make_context("probe", ["-d", "a.test", "--own-flag"])
+    assert context.params["domains"] == ("a.test",) and context.params["own_flag"] is True
