@@ -266,6 +266,12 @@ def test_renew_dry_run_touches_nothing(client: ClientRunner) -> None:
     assert lineage_version(client.live(A)) == 1
 
 
+# Pebble reuses a valid authorization now and then even with PEBBLE_AUTHZREUSE=0: it keeps one when
+# rand.Intn(100) > percent is false, i.e. 1 % of the time (wfe.go). A renewal that must have solved a
+# challenge is therefore tried again (at most twice more) when the CA let it skip the challenge.
+REUSE_RETRIES = 2
+
+
 def test_renew_with_saved_plugin_options_and_a_failing_lineage(client: ClientRunner, ca: Pebble,
                                                                tmp_path: Path) -> None:
     """Renewal uses only what was saved (webroot map, manual hooks, ports); one failure spares the other."""
@@ -277,19 +283,29 @@ def test_renew_with_saved_plugin_options_and_a_failing_lineage(client: ClientRun
         ok(client.run("certonly", "--webroot", "-w", str(webroot), "-d", A))
         ok(client.run("certonly", "--manual", "--preferred-challenges", "dns", "--manual-auth-hook", auth,
                       "--manual-cleanup-hook", cleanup, "-d", B))
-        served_before = len(server.requests)
-        ok(client.run("renew", "--force-renewal"))
+        renewals = 0
+        for _ in range(1 + REUSE_RETRIES):
+            served_before, hooks_before = len(server.requests), len(log_lines(log))
+            ok(client.run("renew", "--force-renewal"))
+            renewals += 1
+            if len(server.requests) > served_before and len(log_lines(log)) > hooks_before:
+                break  # both lineages solved their challenge from what was saved
         assert len(server.requests) > served_before, "the renewal did not answer http-01 from the saved webroot"
-    assert log_lines(log) == [f"auth {B}", f"cleanup {B}"] * 2
+        assert log_lines(log)[hooks_before:] == [f"auth {B}", f"cleanup {B}"], "the saved manual hooks did not run"
+    assert set(log_lines(log)) == {f"auth {B}", f"cleanup {B}"}
     for name in (A, B):
         client.check_lineage(name, [name])
-        assert lineage_version(client.live(name)) == 2
+        assert lineage_version(client.live(name)) == 1 + renewals
 
-    result = client.run("renew", "--force-renewal")  # nothing serves the webroot any more
+    for _ in range(1 + REUSE_RETRIES):  # nothing serves the webroot any more
+        result = client.run("renew", "--force-renewal")
+        renewals += 1
+        if result.returncode != 0:
+            break
     assert result.returncode != 0, describe(result)
     assert A in result.stderr and f"renewing {B}" not in result.stderr, describe(result)
-    assert lineage_version(client.live(A)) == 2
-    assert lineage_version(client.live(B)) == 3
+    assert lineage_version(client.live(A)) == renewals
+    assert lineage_version(client.live(B)) == 1 + renewals
     client.check_lineage(A, [A])
     client.check_lineage(B, [B])
 
