@@ -23,10 +23,8 @@ cleared for every test, so a developer's or CI's settings cannot leak in.
 from __future__ import annotations
 
 import base64
-import contextlib
 import dataclasses
 import datetime
-import http
 import ipaddress
 import os
 import re
@@ -46,171 +44,23 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from raw_server import Peer, RawServer, clear_environment, making_transports, serving
 
 from letsencrypt.acme import errors
 from letsencrypt.acme._http import HttpTransport
 
 MiB = 2**20
-TIMEOUT = 5.0  # for the exchanges that must succeed: far above what loopback takes
 
-# --- a scripted TCP (or TLS) server --------------------------------------------------------------
-
-
-@dataclasses.dataclass(frozen=True)
-class RawRequest:
-    """One request as read off the wire: request line parts, headers (names lower-cased), body."""
-
-    method: str
-    target: str
-    version: str
-    headers: dict[str, str]
-    body: bytes
-
-    @property
-    def line(self) -> str:
-        return f"{self.method} {self.target} {self.version}"
-
-
-class Peer:
-    """One accepted connection, as a script sees it: read requests, write answers, close."""
-
-    def __init__(self, sock: socket.socket, index: int, stopping: threading.Event) -> None:
-        self.sock = sock
-        self.index = index  # 0 for the server's first connection, 1 for the next...
-        self.stopping = stopping  # set when the server stops: a script that waits, waits on this
-        self.requests: list[RawRequest] = []
-        self._buffer = b""
-
-    def read_request(self) -> RawRequest | None:
-        """The next request (recorded in ``requests``), or ``None`` when the client closed first."""
-        head = self._read_until(b"\r\n\r\n")
-        if head is None:
-            return None
-        line, *fields = head.decode("latin-1").split("\r\n")
-        method, target, version = line.split(" ", 2)
-        headers: dict[str, str] = {}
-        for field in fields:
-            name, _, value = field.partition(":")
-            headers[name.strip().lower()] = value.strip()
-        body = self.read_exactly(int(headers.get("content-length", "0")))
-        request = RawRequest(method, target, version, headers, body)
-        self.requests.append(request)
-        return request
-
-    def read_exactly(self, size: int) -> bytes:
-        while len(self._buffer) < size:
-            data = self.sock.recv(64 * 1024)
-            if not data:
-                raise ConnectionError("the client closed in the middle of a request")
-            self._buffer += data
-        data, self._buffer = self._buffer[:size], self._buffer[size:]
-        return data
-
-    def _read_until(self, marker: bytes) -> bytes | None:
-        while marker not in self._buffer:
-            data = self.sock.recv(64 * 1024)
-            if not data:
-                if self._buffer:
-                    raise ConnectionError("the client closed in the middle of a request")
-                return None
-            self._buffer += data
-        head, _, self._buffer = self._buffer.partition(marker)
-        return head
-
-    def respond(self, status: int = 200, body: bytes = b"", *headers: tuple[str, str], head: bool = False) -> None:
-        """An HTTP/1.1 answer (kept alive unless ``headers`` say otherwise), Content-Length added."""
-        lines = [f"HTTP/1.1 {status} {http.HTTPStatus(status).phrase}"]
-        names = {name.lower() for name, _ in headers}
-        if not names & {"content-length", "transfer-encoding"}:
-            lines.append(f"Content-Length: {len(body)}")
-        lines += [f"{name}: {value}" for name, value in headers]
-        self.sock.sendall("\r\n".join(lines).encode("latin-1") + b"\r\n\r\n" + (b"" if head else body))
-
-    def serve(self) -> None:
-        """A well-behaved HTTP/1.1 server: every request answered, the connection kept alive."""
-        while (request := self.read_request()) is not None:
-            body = f"{request.method} {request.target} on connection {self.index}".encode()
-            self.respond(200, body, ("Content-Type", "text/plain"), head=request.method == "HEAD")
-
+# --- the scripted servers --------------------------------------------------------------------------
 
 Script = Callable[[Peer], None]
 
 
-class RawServer:
-    """A TCP server on 127.0.0.1 running ``script`` on every connection, each in its own thread.
-
-    With ``context`` every connection is wrapped in TLS (the handshake happens in the connection's
-    thread; a failed one is recorded in ``handshake_failures``). ``peers`` lists the connections
-    in the order they were accepted, each with the requests its script read.
-    """
-
-    def __init__(self, script: Script, context: ssl.SSLContext | None = None) -> None:
-        self.script = script
-        self.context = context
-        self.peers: list[Peer] = []
-        self.handshake_failures: list[ssl.SSLError] = []
-        self.failures: list[BaseException] = []  # anything else a script raised: a broken test
-        self._stopping = threading.Event()
-        self._threads: list[threading.Thread] = []
-        self._listener = socket.create_server(("127.0.0.1", 0))
-        self._listener.settimeout(0.02)  # the accept loop looks at _stopping this often
-        self.port: int = self._listener.getsockname()[1]
-        self._accepter = threading.Thread(target=self._accept, name="raw-server-accept")
-        self._accepter.start()
-
-    def url(self, path: str = "/", scheme: str | None = None) -> str:
-        return f"{scheme or ('https' if self.context else 'http')}://127.0.0.1:{self.port}{path}"
-
-    @property
-    def connections(self) -> int:
-        return len(self.peers)
-
-    @property
-    def requests(self) -> list[RawRequest]:
-        return [request for peer in self.peers for request in peer.requests]
-
-    def _accept(self) -> None:
-        while not self._stopping.is_set():
-            try:
-                sock, _ = self._listener.accept()
-            except TimeoutError:
-                continue
-            sock.settimeout(10)  # no script waits on a client forever, whatever the test does
-            peer = Peer(sock, len(self.peers), self._stopping)
-            self.peers.append(peer)
-            thread = threading.Thread(target=self._run, args=(peer,), name=f"raw-server-{peer.index}")
-            self._threads.append(thread)
-            thread.start()
-
-    def _run(self, peer: Peer) -> None:
-        try:
-            if self.context is not None:
-                try:
-                    peer.sock = self.context.wrap_socket(peer.sock, server_side=True)
-                except ssl.SSLError as err:
-                    self.handshake_failures.append(err)
-                    return
-            self.script(peer)
-        except OSError:  # the client went away (or the server stops): the script's business ends
-            pass
-        except Exception as err:
-            self.failures.append(err)
-        finally:
-            peer.sock.close()
-
-    def stop(self) -> None:
-        self._stopping.set()
-        self._accepter.join()
-        self._listener.close()
-        for peer in self.peers:  # wakes a script blocked reading a kept-alive connection
-            with contextlib.suppress(OSError):
-                peer.sock.shutdown(socket.SHUT_RDWR)
-        for thread in self._threads:
-            thread.join()
-
-
 def serve_http(peer: Peer) -> None:
-    peer.serve()
+    """A well-behaved HTTP/1.1 server: every request answered, the connection kept alive."""
+    while (request := peer.read_request()) is not None:
+        body = f"{request.method} {request.target} on connection {peer.index}".encode()
+        peer.respond(200, body, ("Content-Type", "text/plain"), head=request.method == "HEAD")
 
 
 def pipe(a: socket.socket, b: socket.socket, stopping: threading.Event) -> None:
@@ -247,40 +97,23 @@ _ENVIRONMENT = ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "SSL_CERT_FILE", "SSL_CE
 @pytest.fixture(autouse=True)
 def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     """No proxy or CA variable of the machine running the tests reaches the transport."""
-    for name in list(os.environ):
-        if name.lower().endswith("_proxy") or name in _ENVIRONMENT:
-            monkeypatch.delenv(name)
+    clear_environment(monkeypatch, *_ENVIRONMENT)
 
 
 @pytest.fixture
 def serve() -> Iterator[Callable[..., RawServer]]:
     """Starts ``RawServer``s; each is stopped and joined at the end, and no script may have failed."""
-    servers: list[RawServer] = []
 
     def start(script: Script = serve_http, *, context: ssl.SSLContext | None = None) -> RawServer:
-        server = RawServer(script, context)
-        servers.append(server)
-        return server
+        return RawServer(script, Peer, context=context)
 
-    yield start
-    for server in servers:
-        server.stop()
-    assert [failure for server in servers for failure in server.failures] == []
+    yield from serving(start)
 
 
 @pytest.fixture
 def transports() -> Iterator[Callable[..., HttpTransport]]:
     """Makes ``HttpTransport``s (timeout ``TIMEOUT`` unless given); all are closed at the end."""
-    made: list[HttpTransport] = []
-
-    def make(*, verify: bool | str = True, timeout: float = TIMEOUT) -> HttpTransport:
-        transport = HttpTransport(verify=verify, timeout=timeout)
-        made.append(transport)
-        return transport
-
-    yield make
-    for transport in made:
-        transport.close()
+    yield from making_transports()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -444,7 +277,7 @@ def test_connection_closed_while_idle_is_noticed_before_it_is_used(
 
     def script(peer: Peer) -> None:
         if peer.index > 0:
-            peer.serve()
+            serve_http(peer)
             return
         request = peer.read_request()
         assert request is not None
@@ -470,7 +303,7 @@ def test_kept_alive_connection_closed_on_a_request_sends_it_once_more(
 ) -> None:
     def script(peer: Peer) -> None:
         if peer.index > 0:
-            peer.serve()
+            serve_http(peer)
             return
         first = peer.read_request()
         assert first is not None
@@ -643,6 +476,12 @@ def test_https_proxy_url_is_refused(transports: Callable[..., HttpTransport], mo
 # --- 4. trust anchors ----------------------------------------------------------------------------
 
 
+def system_store(monkeypatch: pytest.MonkeyPatch, bundle: str, tls: Tls) -> None:
+    """The system store (what ``verify=True`` falls back to) is ``bundle`` alone: no ``SSL_CERT_DIR``."""
+    monkeypatch.setenv("SSL_CERT_FILE", bundle)
+    monkeypatch.setenv("SSL_CERT_DIR", tls.empty_dir)
+
+
 def test_explicit_bundle_wins_over_the_environment(
     https_server: RawServer, tls: Tls, transports: Callable[..., HttpTransport], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -659,8 +498,7 @@ def test_verify_true_uses_the_environment_bundle(
     transports: Callable[..., HttpTransport],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setenv("SSL_CERT_FILE", tls.wrong)  # the system store would not do
-    monkeypatch.setenv("SSL_CERT_DIR", tls.empty_dir)
+    system_store(monkeypatch, tls.wrong, tls)  # the system store would not do
     monkeypatch.setenv(variable, tls.cert)
     assert _text(transports(verify=True), "GET", https_server.url("/dir")) == "GET /dir on connection 0"
 
@@ -677,8 +515,7 @@ def test_requests_ca_bundle_comes_before_curl_ca_bundle(
 def test_verify_true_without_the_environment_uses_the_system_store(
     https_server: RawServer, tls: Tls, transports: Callable[..., HttpTransport], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("SSL_CERT_FILE", tls.wrong)
-    monkeypatch.setenv("SSL_CERT_DIR", tls.empty_dir)
+    system_store(monkeypatch, tls.wrong, tls)
     with pytest.raises(errors.NetworkError) as caught:
         transports(verify=True).request("GET", https_server.url("/dir"))
     assert "TLS failure" in str(caught.value)
@@ -692,8 +529,7 @@ def test_verify_true_without_the_environment_uses_the_system_store(
 def test_system_store_honours_ssl_cert_file(
     https_server: RawServer, tls: Tls, transports: Callable[..., HttpTransport], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("SSL_CERT_FILE", tls.cert)
-    monkeypatch.setenv("SSL_CERT_DIR", tls.empty_dir)
+    system_store(monkeypatch, tls.cert, tls)
     assert _text(transports(verify=True), "GET", https_server.url("/dir")) == "GET /dir on connection 0"
 
 
@@ -740,8 +576,7 @@ def test_hashed_directory_is_a_bundle(
 def test_environment_is_read_when_the_transport_is_made(
     https_server: RawServer, tls: Tls, transports: Callable[..., HttpTransport], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("SSL_CERT_FILE", tls.wrong)
-    monkeypatch.setenv("SSL_CERT_DIR", tls.empty_dir)
+    system_store(monkeypatch, tls.wrong, tls)
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", tls.cert)
     trusting = transports(verify=True)
     monkeypatch.delenv("REQUESTS_CA_BUNDLE")

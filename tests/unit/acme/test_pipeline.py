@@ -33,12 +33,9 @@ where every nonce it accepted came from:
 from __future__ import annotations
 
 import collections
-import contextlib
 import dataclasses
-import http
 import itertools
 import json
-import os
 import select
 import socket
 import sys
@@ -48,6 +45,8 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import pytest
+import raw_server
+from raw_server import TIMEOUT, RawRequest, RawServer, clear_environment, making_transports, serving
 
 from letsencrypt.acme import _wire, errors
 from letsencrypt.acme import client as client_module
@@ -56,32 +55,19 @@ from letsencrypt.acme.client import AcmeClient, OrderHandle
 from letsencrypt.acme.jws import AccountKey, FlattenedJWS
 from letsencrypt.acme.messages import ERROR_PREFIX, Challenge, ChallengeStatus, Order
 
-TIMEOUT = 5.0  # for what must succeed: far above what loopback takes
 MAX_BODY = 2**20
 KEY = AccountKey.generate("ec256")
 
 # --- a server that reads pipelined requests ------------------------------------------------------
 
 
-@dataclasses.dataclass(frozen=True)
-class RawRequest:
-    method: str
-    target: str
-    headers: dict[str, str]  # names lower-cased
-    body: bytes
-
-
-class Peer:
+class Peer(raw_server.Peer):
     """One accepted connection: requests are parsed as they arrive and queued until answered."""
 
     def __init__(self, sock: socket.socket, index: int, stopping: threading.Event) -> None:
-        self.sock = sock
-        self.index = index  # the server's first connection is 0
-        self.stopping = stopping
-        self.requests: list[RawRequest] = []  # every request read, in order
+        super().__init__(sock, index, stopping)
         self.pending: collections.deque[RawRequest] = collections.deque()  # read, not yet answered
         self.in_flight: list[int] = []  # how many were unanswered before each answer
-        self._buffer = b""
 
     def read_more(self, count: int, wait: float) -> bool:
         """Read (greedily) until ``count`` requests are unanswered or ``wait`` seconds passed.
@@ -91,48 +77,26 @@ class Peer:
         """
         deadline = time.monotonic() + wait
         while True:
-            while self._parse():
+            while self.parse() is not None:
                 pass
             if len(self.pending) >= count:
                 return True
             remaining = max(0.0, deadline - time.monotonic())
             if not select.select([self.sock], [], [], remaining)[0]:
                 return False
-            data = self.sock.recv(64 * 1024)
-            if not data:
+            if not self.recv():
                 return False
-            self._buffer += data
 
-    def _parse(self) -> bool:
-        end = self._buffer.find(b"\r\n\r\n")
-        if end < 0:
-            return False
-        line, *fields = self._buffer[:end].decode("latin-1").split("\r\n")
-        method, target, _ = line.split(" ", 2)
-        headers: dict[str, str] = {}
-        for field in fields:
-            name, _, value = field.partition(":")
-            headers[name.strip().lower()] = value.strip()
-        length = int(headers.get("content-length", "0"))
-        if len(self._buffer) < end + 4 + length:
-            return False
-        body, self._buffer = self._buffer[end + 4 : end + 4 + length], self._buffer[end + 4 + length :]
-        request = RawRequest(method, target, headers, body)
-        self.requests.append(request)
-        self.pending.append(request)
-        return True
+    def parse(self) -> RawRequest | None:
+        request = super().parse()
+        if request is not None:
+            self.pending.append(request)
+        return request
 
     def next_request(self) -> RawRequest:
         """The oldest unanswered request; records how many were unanswered."""
         self.in_flight.append(len(self.pending))
         return self.pending.popleft()
-
-    def respond(
-        self, status: int, body: bytes, *headers: tuple[str, str], head: bool = False, version: str = "HTTP/1.1"
-    ) -> None:
-        lines = [f"{version} {status} {http.HTTPStatus(status).phrase}", f"Content-Length: {len(body)}"]
-        lines += [f"{name}: {value}" for name, value in headers]
-        self.sock.sendall("\r\n".join(lines).encode("latin-1") + b"\r\n\r\n" + (b"" if head else body))
 
     def echo(self, *headers: tuple[str, str]) -> None:
         """Answer the oldest unanswered request with what it was: ``GET /3 #3 on connection 0: <body>``."""
@@ -149,107 +113,28 @@ class Peer:
 
 
 Script = Callable[[Peer], None]
-
-
-class RawServer:
-    """A TCP server on 127.0.0.1 running ``script`` on every connection, each in its own thread."""
-
-    def __init__(self, script: Script) -> None:
-        self.script = script
-        self.peers: list[Peer] = []
-        self.failures: list[BaseException] = []  # what a script raised other than OSError: a broken test
-        self._stopping = threading.Event()
-        self._threads: list[threading.Thread] = []
-        self._listener = socket.create_server(("127.0.0.1", 0))
-        self._listener.settimeout(0.02)  # the accept loop looks at _stopping this often
-        self.port: int = self._listener.getsockname()[1]
-        self._accepter = threading.Thread(target=self._accept, name="pipeline-server-accept")
-        self._accepter.start()
-
-    def url(self, path: str = "/") -> str:
-        return f"http://127.0.0.1:{self.port}{path}"
-
-    @property
-    def connections(self) -> int:
-        return len(self.peers)
-
-    def _accept(self) -> None:
-        while not self._stopping.is_set():
-            try:
-                sock, _ = self._listener.accept()
-            except TimeoutError:
-                continue
-            sock.settimeout(10)  # no script waits on a client forever
-            peer = Peer(sock, len(self.peers), self._stopping)
-            self.peers.append(peer)
-            thread = threading.Thread(target=self._run, args=(peer,), name=f"pipeline-server-{peer.index}")
-            self._threads.append(thread)
-            thread.start()
-
-    def _run(self, peer: Peer) -> None:
-        try:
-            self.script(peer)
-        except OSError:  # the client went away, or the server stops
-            pass
-        except Exception as err:
-            self.failures.append(err)
-        finally:
-            peer.sock.close()
-
-    def join(self, index: int) -> None:
-        """Wait for the script on connection ``index`` to end (what it read is then all there)."""
-        self._threads[index].join(TIMEOUT)
-        assert not self._threads[index].is_alive()
-
-    def stop(self) -> None:
-        self._stopping.set()
-        self._accepter.join()
-        self._listener.close()
-        for peer in self.peers:  # wakes a script blocked reading
-            with contextlib.suppress(OSError):
-                peer.sock.shutdown(socket.SHUT_RDWR)
-        for thread in self._threads:
-            thread.join()
-
-
 Serve = Callable[..., RawServer]
 
 
 @pytest.fixture(autouse=True)
 def no_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
     """No proxy of the machine running the tests reaches the transport."""
-    for name in [name for name in os.environ if name.lower().endswith("_proxy")]:
-        monkeypatch.delenv(name)
+    clear_environment(monkeypatch)
 
 
 @pytest.fixture
 def serve() -> Iterator[Serve]:
     """Starts ``RawServer``s; each is stopped and joined at the end, and no script may have failed."""
-    servers: list[RawServer] = []
 
     def start(script: Script = Peer.serve) -> RawServer:
-        server = RawServer(script)
-        servers.append(server)
-        return server
+        return RawServer(script, Peer)
 
-    yield start
-    for server in servers:
-        server.stop()
-    assert [failure for server in servers for failure in server.failures] == []
+    yield from serving(start)
 
 
 @pytest.fixture
 def transports() -> Iterator[Callable[..., HttpTransport]]:
-    made: list[HttpTransport] = []
-
-    def make(*, timeout: float = TIMEOUT) -> HttpTransport:
-        transport = HttpTransport(timeout=timeout)
-        made.append(transport)
-        return transport
-
-    yield make
-    for transport in made:
-        transport.close()
+    yield from making_transports()
 
 
 @dataclasses.dataclass

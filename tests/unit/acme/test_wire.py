@@ -24,21 +24,20 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import queue
-import socket
 import ssl
-import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+import raw_server
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from raw_server import TIMEOUT, RawServer, message
 
 from letsencrypt.acme import _wire
 from letsencrypt.acme._wire import Answer, Connection, ConnectionClosed, ProtocolError, SlowAnswer, TooLarge
 
-TIMEOUT = 5.0  # for the exchanges that must succeed: far above what loopback takes
 MAX_BODY = 2**20
 
 # --- a raw server --------------------------------------------------------------------------------
@@ -60,43 +59,8 @@ class Reply:
     stall: bool = False
 
 
-class Peer:
-    """One accepted connection: every byte received (``raw``) and each request's bytes."""
-
-    def __init__(self, sock: socket.socket, index: int) -> None:
-        self.sock = sock
-        self.index = index  # 0 for the server's first connection, 1 for the next...
-        self.raw = bytearray()
-        self.requests: list[bytes] = []
-        self._buffer = b""
-
-    def read_request(self) -> bytes | None:
-        """The next request's bytes (head, then a body of its Content-Length), ``None`` at the client's close."""
-        while b"\r\n\r\n" not in self._buffer:
-            if not self._recv():
-                if self._buffer:
-                    raise ConnectionError(f"the client closed in the middle of a request: {self._buffer!r}")
-                return None
-        head, _, rest = self._buffer.partition(b"\r\n\r\n")
-        length = 0
-        for line in head.split(b"\r\n")[1:]:
-            name, _, value = line.partition(b":")
-            if name.strip().lower() == b"content-length":
-                length = int(value)
-        while len(rest) < length:
-            if not self._recv():
-                raise ConnectionError("the client closed in the middle of a request body")
-            rest = self._buffer.partition(b"\r\n\r\n")[2]
-        request = head + b"\r\n\r\n" + rest[:length]
-        self._buffer = rest[length:]
-        self.requests.append(request)
-        return request
-
-    def _recv(self) -> bool:
-        data = self.sock.recv(64 * 1024)
-        self.raw += data
-        self._buffer += data
-        return bool(data)
+class Peer(raw_server.Peer):
+    """One accepted connection: every byte received (``raw``) and each request read (``requests``)."""
 
     def send(self, reply: Reply) -> None:
         data, position = reply.data, 0
@@ -110,7 +74,7 @@ class Peer:
             self.sock.sendall(data[position:])
 
 
-class Server:
+class Server(RawServer[Peer]):
     """A TCP server on ``host`` answering every request with the next ``Reply`` queued by the test.
 
     ``peers`` lists the connections in the order they were accepted. A request with no reply queued
@@ -118,19 +82,9 @@ class Server:
     """
 
     def __init__(self, host: str = "127.0.0.1") -> None:
-        self.host = host
-        self.peers: list[Peer] = []
-        self.failures: list[BaseException] = []
         self.replies: queue.Queue[Reply] = queue.Queue()
-        self.connections: list[Connection] = []
-        self._stopping = threading.Event()
-        self._threads: list[threading.Thread] = []
-        family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        self._listener = socket.create_server((host, 0), family=family)
-        self._listener.settimeout(0.005)  # the accept loop looks at _stopping this often
-        self.port: int = self._listener.getsockname()[1]
-        self._accepter = threading.Thread(target=self._accept, name="wire-server-accept")
-        self._accepter.start()
+        self.clients: list[Connection] = []  # closed when the server stops
+        super().__init__(self._answer, Peer, host=host)
 
     def reply(self, *replies: Reply | bytes) -> None:
         for reply in replies:
@@ -139,56 +93,28 @@ class Server:
     def connect(self) -> Connection:
         """A plain-HTTP ``Connection`` to this server, closed when the server stops."""
         connection = Connection(self.host, self.port, tls=None)
-        self.connections.append(connection)
+        self.clients.append(connection)
         return connection
 
     @property
-    def requests(self) -> list[tuple[int, bytes]]:
+    def requests(self) -> list[tuple[int, bytes]]:  # type: ignore[override]
         """Every request read so far: (index of its connection, its bytes)."""
-        return [(peer.index, request) for peer in self.peers for request in peer.requests]
+        return [(peer.index, request.data) for peer in self.peers for request in peer.requests]
 
-    def _accept(self) -> None:
-        while not self._stopping.is_set():
-            try:
-                sock, _ = self._listener.accept()
-            except TimeoutError:
-                continue
-            sock.settimeout(10)  # no script waits on a client forever, whatever the test does
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # every piece its own segment
-            peer = Peer(sock, len(self.peers))
-            self.peers.append(peer)
-            thread = threading.Thread(target=self._run, args=(peer,), name=f"wire-server-{peer.index}")
-            self._threads.append(thread)
-            thread.start()
-
-    def _run(self, peer: Peer) -> None:
-        try:
-            while peer.read_request() is not None:
-                reply = self.replies.get(timeout=TIMEOUT)
-                peer.send(reply)
-                if reply.close:
-                    return
-                if reply.stall:
-                    self._stopping.wait()
-                    return
-        except OSError:  # the client went away (or the server stops): the script's business ends
-            pass
-        except Exception as err:
-            self.failures.append(err)
-        finally:
-            peer.sock.close()
+    def _answer(self, peer: Peer) -> None:
+        while peer.read_request() is not None:
+            reply = self.replies.get(timeout=TIMEOUT)
+            peer.send(reply)
+            if reply.close:
+                return
+            if reply.stall:
+                peer.stopping.wait()
+                return
 
     def stop(self) -> None:
-        for connection in self.connections:
+        for connection in self.clients:
             connection.close()
-        self._stopping.set()
-        self._accepter.join()
-        self._listener.close()
-        for peer in self.peers:  # wakes a script blocked reading a kept-alive connection
-            with contextlib.suppress(OSError):
-                peer.sock.shutdown(socket.SHUT_RDWR)
-        for thread in self._threads:
-            thread.join()
+        super().stop()
 
     def drain(self) -> None:
         """Forget replies a failed exchange left queued."""
@@ -197,21 +123,22 @@ class Server:
                 self.replies.get_nowait()
 
 
-@pytest.fixture
-def server() -> Iterator[Server]:
+def _running() -> Iterator[Server]:
     started = Server()
     yield started
     started.stop()
     assert started.failures == []
+
+
+@pytest.fixture
+def server() -> Iterator[Server]:
+    yield from _running()
 
 
 @pytest.fixture(scope="module")
 def shared_server() -> Iterator[Server]:
     """One server for every example of the property tests (a new server per example would be slow)."""
-    started = Server()
-    yield started
-    started.stop()
-    assert started.failures == []
+    yield from _running()
 
 
 def exchange(
@@ -238,10 +165,7 @@ def failing(connection: Connection, error: type[BaseException], **kwargs: Any) -
 
 def ok(body: bytes = b"ok", *fields: str, status: str = "200 OK", version: str = "HTTP/1.1") -> bytes:
     """An answer with Content-Length (unless ``fields`` frame it otherwise) and ``fields`` as given."""
-    lines = [f"{version} {status}", *fields]
-    if not any(field.lower().startswith(("content-length:", "transfer-encoding:")) for field in fields):
-        lines.append(f"Content-Length: {len(body)}")
-    return "\r\n".join(lines).encode("latin-1") + b"\r\n\r\n" + body
+    return message(f"{version} {status}", fields, body)
 
 
 # --- 1. properties -------------------------------------------------------------------------------
@@ -717,6 +641,16 @@ def test_close_on_a_kept_alive_connection_is_connection_closed(server: Server) -
 TRICKLE_HEAD = b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n"
 
 
+def _failing_at_the_deadline(server: Server, reply: Reply, error: type[BaseException]) -> BaseException:
+    """The ``error`` an exchange with a deadline of 0.3 s raised at about that deadline, ``reply`` sent."""
+    server.reply(reply)
+    started = time.monotonic()
+    caught = failing(server.connect(), error, timeout=0.3)
+    elapsed = time.monotonic() - started
+    assert 0.25 <= elapsed < 1.5
+    return caught
+
+
 @pytest.mark.parametrize(
     "reply",
     [
@@ -728,12 +662,8 @@ TRICKLE_HEAD = b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n"
     ids=["length", "chunked", "close", "trickle"],
 )
 def test_body_stalling_past_the_deadline_is_a_slow_answer(reply: Reply, server: Server) -> None:
-    server.reply(reply)
-    started = time.monotonic()
-    error = failing(server.connect(), SlowAnswer, timeout=0.3)
-    elapsed = time.monotonic() - started
+    error = _failing_at_the_deadline(server, reply, SlowAnswer)
     assert isinstance(error, TimeoutError)
-    assert 0.25 <= elapsed < 1.5
 
 
 @pytest.mark.parametrize(
@@ -747,12 +677,8 @@ def test_body_stalling_past_the_deadline_is_a_slow_answer(reply: Reply, server: 
     ids=["silent", "half-head", "after-100", "head-trickle"],
 )
 def test_no_head_by_the_deadline_is_a_timeout_not_a_slow_answer(reply: Reply, server: Server) -> None:
-    server.reply(reply)
-    started = time.monotonic()
-    error = failing(server.connect(), TimeoutError, timeout=0.3)
-    elapsed = time.monotonic() - started
+    error = _failing_at_the_deadline(server, reply, TimeoutError)
     assert not isinstance(error, SlowAnswer)
-    assert 0.25 <= elapsed < 1.5
 
 
 def test_deadline_already_passed_sends_nothing(server: Server) -> None:
@@ -859,7 +785,7 @@ def test_connect_tunnel_names_an_ipv6_origin_in_brackets(server: Server) -> None
     connection = Connection(
         "2001:db8::1", 443, tls=ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT), proxy=(server.host, server.port, {"X-P": "1"})
     )
-    server.connections.append(connection)
+    server.clients.append(connection)
     with pytest.raises(OSError, match="407"):
         exchange(connection, "/dir")
     assert server.requests == [
