@@ -130,26 +130,16 @@ class HttpTransport:
     ) -> Response:
         deadline = time.monotonic() + self.timeout
         scheme, host, port, target = self._split(method, url)
-        headers = [("User-Agent", self.user_agent), ("Accept", accept or "*/*"), ("Accept-Language", "en")]
-        if content_type:
-            headers.append(("Content-Type", content_type))
         key = (scheme, host, port)
         for attempt in range(2):
             reused = False
             try:
                 connection = self._connection(key, url)
                 reused = connection.is_open
-                proxy = self._proxy(scheme, host)
-                if proxy is not None and scheme == "http":  # a plain proxy is asked for the whole URL
-                    request_target, request_headers = url, headers + list(proxy.headers.items())
-                else:
-                    request_target, request_headers = target, headers
+                request_target, headers = self._wire_form(scheme, host, url, target, accept, content_type)
                 answer = connection.exchange(
-                    method, request_target, request_headers, body, deadline=deadline, max_body=MAX_RESPONSE
+                    method, request_target, headers, body, deadline=deadline, max_body=MAX_RESPONSE
                 )
-            except errors.AcmeError:
-                self._drop(key)
-                raise
             except _STALE as err:
                 self._drop(key)
                 if reused and attempt == 0:
@@ -160,32 +150,46 @@ class HttpTransport:
                 raise errors.NetworkError(
                     f"{method} {url}: the server closed the connection without an answer", url=url
                 ) from err
-            except _wire.SlowAnswer as err:
-                self._drop(key)
-                raise errors.NetworkError(f"{method} {url}: the answer took over {self.timeout:g} s", url=url) from err
-            except TimeoutError as err:
-                self._drop(key)
-                raise errors.NetworkError(f"{method} {url}: no answer within {self.timeout:g} s", url=url) from err
-            except ssl.SSLError as err:
-                self._drop(key)
-                reason = f"{err.reason or err}"
-                if isinstance(err, ssl.SSLCertVerificationError) and err.verify_message:  # what was wrong, in words
-                    reason += f": {err.verify_message}"
-                raise errors.NetworkError(
-                    f"{method} {url}: TLS failure ({reason}); is the CA's trust anchor right?", url=url
-                ) from err
-            except _wire.TooLarge as err:
-                self._drop(key)
-                raise errors.UnexpectedResponse(
-                    f"{method} {url}: the answer is over {MAX_RESPONSE // 2**20} MiB", url=url, status=err.status
-                ) from err
-            except (_wire.ProtocolError, OSError, ValueError) as err:  # ValueError: a header or target refused
-                self._drop(key)
-                raise errors.NetworkError(f"{method} {url}: {err or type(err).__name__}", url=url) from err
+            except (errors.AcmeError, _wire.ProtocolError, _wire.TooLarge, OSError, ValueError) as err:
+                self._drop(key)  # ValueError: a header or target the wire refused
+                if isinstance(err, errors.AcmeError):
+                    raise
+                raise self._failure(method, url, err) from err
             response = Response(answer.status, answer.headers, answer.body, url)
             logger.debug("%s %s -> %s %s", method, url, response.status_code, response.headers.get("Content-Type"))
             return response
         raise AssertionError("unreachable: the loop returns or raises")  # pragma: no cover
+
+    def _failure(self, method: str, url: str, err: Exception) -> errors.AcmeError:
+        """The typed error for an exchange that failed below HTTP (the connection is dropped already)."""
+        if isinstance(err, _wire.SlowAnswer):
+            return errors.NetworkError(f"{method} {url}: the answer took over {self.timeout:g} s", url=url)
+        if isinstance(err, TimeoutError):
+            return errors.NetworkError(f"{method} {url}: no answer within {self.timeout:g} s", url=url)
+        if isinstance(err, ssl.SSLError):
+            reason = f"{err.reason or err}"
+            if isinstance(err, ssl.SSLCertVerificationError) and err.verify_message:  # what was wrong, in words
+                reason += f": {err.verify_message}"
+            return errors.NetworkError(
+                f"{method} {url}: TLS failure ({reason}); is the CA's trust anchor right?", url=url
+            )
+        if isinstance(err, _wire.TooLarge):
+            return errors.UnexpectedResponse(
+                f"{method} {url}: the answer is over {MAX_RESPONSE // 2**20} MiB", url=url, status=err.status
+            )
+        return errors.NetworkError(f"{method} {url}: {err or type(err).__name__}", url=url)
+
+    def _wire_form(
+        self, scheme: str, host: str, url: str, target: str, accept: str | None, content_type: str | None
+    ) -> tuple[str, list[tuple[str, str]]]:
+        """The request target and header fields as sent: a plain-HTTP proxy is asked for the whole URL."""
+        headers = [("User-Agent", self.user_agent), ("Accept", accept or "*/*"), ("Accept-Language", "en")]
+        if content_type:
+            headers.append(("Content-Type", content_type))
+        proxy = self._proxy(scheme, host)
+        if proxy is not None and scheme == "http":
+            return url, headers + list(proxy.headers.items())
+        return target, headers
 
     def pipeline(
         self,
@@ -211,7 +215,6 @@ class HttpTransport:
             return 0
         scheme, host, port, _ = self._split(first.method, first.url)
         key = (scheme, host, port)
-        proxy = self._proxy(scheme, host)
         # "scheme://authority" of the first URL as urlsplit reads it (not cut at the first "/":
         # the URL may have no path, or a query before one): a URL starting with it and "/" (and
         # no fragment) is split by slicing, the others by urlsplit (most of the per-request cost
@@ -232,12 +235,7 @@ class HttpTransport:
                 req_scheme, req_host, req_port, target = self._split(request.method, url)
                 if (req_scheme, req_host, req_port) != key:
                     return None  # another origin: left to request()
-            headers = [("User-Agent", self.user_agent), ("Accept", request.accept or "*/*"), ("Accept-Language", "en")]
-            if request.content_type:
-                headers.append(("Content-Type", request.content_type))
-            if proxy is not None and scheme == "http":
-                target = request.url
-                headers += list(proxy.headers.items())
+            target, headers = self._wire_form(scheme, host, url, target, request.accept, request.content_type)
             requests.append(request)
             return request.method, target, headers, request.body
 

@@ -72,6 +72,7 @@ logger = logging.getLogger(__name__)
 _T = TypeVar("_T")
 
 PEM_CHAIN = "application/pem-certificate-chain"
+JOSE_JSON = "application/jose+json"
 # Polling: without Retry-After start fast and back off; with it, follow it within these bounds.
 POLL_FIRST_INTERVAL = 0.01  # a CA answering in milliseconds (a test CA, a warm cache) is not kept waiting
 POLL_MAX_BACKOFF = 2.0
@@ -220,20 +221,14 @@ class AcmeClient:
     ) -> Response:
         """A signed POST (``payload=None`` is POST-as-GET), retried on ``badNonce`` only."""
         signer = key or self.key
-        kid = None
-        if not use_jwk:
-            if self.account_url is None:
-                raise errors.AcmeError(f"POST {url} needs an account: register or find the account first")
-            kid = self.account_url
-        body = None if payload is None else json.dumps(dict(payload), separators=(",", ":")).encode()
+        kid = None if use_jwk else self._kid(url)
+        body = _payload_bytes(payload)
         if logger.isEnabledFor(logging.DEBUG):
-            logger.debug("POST %s payload=%s", url, "<empty>" if payload is None else redact(payload))
+            logger.debug("POST %s payload=%s", url, _payload_note(payload))
         attempt = 0
         while True:
-            jws = sign_jws(signer, body, url=url, nonce=self._fresh_nonce(), kid=kid)
-            response = self._http.request(
-                "POST", url, body=json.dumps(jws).encode(), content_type="application/jose+json", accept=accept
-            )
+            jws = _jws_bytes(signer, body, url, self._fresh_nonce(), kid)
+            response = self._http.request("POST", url, body=jws, content_type=JOSE_JSON, accept=accept)
             self._nonces.add_from(response.headers)
             try:
                 check_response(response, url)
@@ -259,23 +254,18 @@ class AcmeClient:
         """
         results: list[Response | None] = [None] * len(items)
         if len(items) > 1 and PIPELINE_WINDOW > 1:
-            if self.account_url is None:
-                raise errors.AcmeError(f"POST {items[0][0]} needs an account: register or find the account first")
+            kid = self._kid(items[0][0])
             window = min(PIPELINE_WINDOW, len(items))
             self._stock_nonces(window)
-            kid = self.account_url
 
             def prepare(index: int) -> PreparedRequest | None:
                 nonce = self._nonces.take()
                 if nonce is None:
                     return None  # an answer came without a nonce: the rest go one by one
                 url, payload = items[index]
-                body = None if payload is None else json.dumps(dict(payload), separators=(",", ":")).encode()
-                note = ""
-                if logger.isEnabledFor(logging.DEBUG):
-                    note = f" payload={'<empty>' if payload is None else redact(payload)}"
-                jws = sign_jws(self.key, body, url=url, nonce=nonce, kid=kid)
-                return PreparedRequest("POST", url, json.dumps(jws).encode(), "application/jose+json", note=note)
+                note = f" payload={_payload_note(payload)}" if logger.isEnabledFor(logging.DEBUG) else ""
+                jws = _jws_bytes(self.key, _payload_bytes(payload), url, nonce, kid)
+                return PreparedRequest("POST", url, jws, JOSE_JSON, note=note)
 
             def received(index: int, response: Response) -> None:
                 self._nonces.add_from(response.headers)
@@ -292,6 +282,12 @@ class AcmeClient:
                     response = None
             out.append(response if response is not None else self._post(url, payload))
         return out
+
+    def _kid(self, url: str) -> str:
+        """The account URL that signed requests name (``kid``); an error before any is known."""
+        if self.account_url is None:
+            raise errors.AcmeError(f"POST {url} needs an account: register or find the account first")
+        return self.account_url
 
     def _stock_nonces(self, count: int) -> None:
         """Have at least ``count`` nonces in the pool (§7.2), asking ``newNonce`` pipelined."""
@@ -598,6 +594,21 @@ class AcmeClient:
         check_response(response, url)
         info = self._parse(RenewalInfo.from_json, response, url)
         return RenewalInfoResponse(url, info, _retry_after(response))
+
+
+def _payload_bytes(payload: Mapping[str, Any] | None) -> bytes | None:
+    """A POST's payload as sent (compact JSON); ``None`` for POST-as-GET."""
+    return None if payload is None else json.dumps(dict(payload), separators=(",", ":")).encode()
+
+
+def _payload_note(payload: Mapping[str, Any] | None) -> str:
+    """A payload as the DEBUG log shows it: key material and MACs left out."""
+    return "<empty>" if payload is None else str(redact(payload))
+
+
+def _jws_bytes(key: AccountKey, body: bytes | None, url: str, nonce: str, kid: str | None) -> bytes:
+    """The flattened JWS of a POST, serialized for the wire."""
+    return json.dumps(sign_jws(key, body, url=url, nonce=nonce, kid=kid)).encode()
 
 
 def _retry_after(response: Response) -> float | None:
