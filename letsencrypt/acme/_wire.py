@@ -168,12 +168,7 @@ class Connection:
         """Send one request and read its whole answer; closes the connection on any failure."""
         request = _request_bytes(method, target, self.host_header, headers, body)
         try:
-            if self.sock is None:
-                self._open(deadline)
-            sock = self.sock
-            assert sock is not None
-            sock.settimeout(_remaining(deadline))
-            sock.sendall(request)
+            self._send(request, deadline)
             answer, keep = self._read_answer(method, deadline, max_body)
         except BaseException:
             self.close()
@@ -200,53 +195,54 @@ class Connection:
         prepared. Each answer must come within ``timeout`` of being awaited. Returns how many
         answers came: when the server closes, breaks the protocol or is too slow, the connection is
         closed and the rest is the caller's to send again, one by one (the usual errors then say
-        what is wrong).
+        what is wrong). An exception from a callback closes the connection (answers may still be
+        owed on it) and is raised.
         """
         methods: list[str] = []
         answered = 0
-        while answered < count:
-            while len(methods) < count and len(methods) - answered < window:
-                try:
+        try:
+            while answered < count:
+                while len(methods) < count and len(methods) - answered < window:
                     request = prepare(len(methods))
-                except BaseException:  # as for received(): the answers still owed are dropped with it
-                    self.close()
-                    raise
-                if request is None:
-                    count = len(methods)
+                    if request is None:
+                        count = len(methods)
+                        break
+                    method, target, headers, body = request
+                    try:
+                        data = _request_bytes(method, target, self.host_header, headers, body)
+                    except ValueError:  # refused (a space in the target): the caller's exchange() will say so
+                        count = len(methods)
+                        break
+                    try:
+                        self._send(data, time.monotonic() + timeout)
+                    except (OSError, ProtocolError):
+                        self.close()
+                        return answered
+                    methods.append(method)
+                if answered >= len(methods):
                     break
-                method, target, headers, body = request
                 try:
-                    data = _request_bytes(method, target, self.host_header, headers, body)
-                except ValueError:  # refused (a space in the target): the caller's exchange() will say so
-                    count = len(methods)
-                    break
-                try:
-                    if self.sock is None:
-                        self._open(time.monotonic() + timeout)
-                    assert self.sock is not None
-                    self.sock.settimeout(timeout)
-                    self.sock.sendall(data)
-                except (OSError, ProtocolError):
+                    answer, keep = self._read_answer(methods[answered], time.monotonic() + timeout, max_body)
+                except (OSError, ProtocolError, TooLarge):
                     self.close()
                     return answered
-                methods.append(method)
-            if answered >= len(methods):
-                break
-            try:
-                answer, keep = self._read_answer(methods[answered], time.monotonic() + timeout, max_body)
-            except (OSError, ProtocolError, TooLarge):
-                self.close()
-                return answered
-            answered += 1
-            try:
+                answered += 1
                 received(answered - 1, answer)
-            except BaseException:  # answers may still be owed on this socket: it carries nothing more
-                self.close()
-                raise
-            if not keep:
-                self.close()
-                break
+                if not keep:
+                    self.close()
+                    break
+        except BaseException:
+            self.close()
+            raise
         return answered
+
+    def _send(self, data: bytes, deadline: float) -> None:
+        """Open the connection if it is not, then send ``data`` whole within the deadline."""
+        if self.sock is None:
+            self._open(deadline)
+        assert self.sock is not None
+        self.sock.settimeout(_remaining(deadline))
+        self.sock.sendall(data)
 
     def _open(self, deadline: float) -> None:
         host, port = (self.proxy[0], self.proxy[1]) if self.proxy else (self.host, self.port)
