@@ -46,6 +46,8 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
+import _measure
+
 ROOT = Path(__file__).resolve().parent.parent
 OURS_PYTHON = ROOT / ".venv" / "bin" / "python"
 CERTBOT_VENV = ROOT / ".venv-certbot"
@@ -57,21 +59,6 @@ MODULES = ("access_compat", "alias", "auth_basic", "authn_core", "authn_file", "
            "reqtimeout", "setenvif", "status")
 TARGET_RATIO, TARGET_SIZE, LINEARITY = 10.0, 1000, 2.0
 RUN_TIMEOUT = 1800.0
-
-# Spawns the measured program and prints what os.wait4 says of it. Linux carries a process's
-# peak RSS across fork and exec, so a child spawned straight from this (bigger) process would
-# report at least this process's size; from this launcher the floor is a few MiB.
-LAUNCHER = """
-import os, sys, time
-log = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-null = os.open(os.devnull, os.O_RDONLY)
-actions = [(os.POSIX_SPAWN_DUP2, null, 0), (os.POSIX_SPAWN_DUP2, log, 1), (os.POSIX_SPAWN_DUP2, log, 2)]
-start = time.perf_counter()
-pid = os.posix_spawn(sys.argv[2], sys.argv[2:], os.environ, file_actions=actions)
-_, status, usage = os.wait4(pid, 0)
-wall = time.perf_counter() - start
-print(os.waitstatus_to_exitcode(status), wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss)
-"""
 
 OURS = """
 import json, sys, time
@@ -149,9 +136,7 @@ IncludeOptional conf-enabled/*.conf
 IncludeOptional sites-enabled/*.conf
 """
 
-TLS_SITE = """\
-<IfModule mod_ssl.c>
-<VirtualHost *:443>
+SITE_BODY = """\
 \tServerName site{i}.example.com
 \tServerAlias www.site{i}.example.com
 \tServerAdmin webmaster@site{i}.example.com
@@ -162,12 +147,13 @@ TLS_SITE = """\
 \t\tOptions -Indexes
 \t\tRequire all granted
 \t</Directory>
-SSLCertificateFile {root}/tls/fullchain.pem
-SSLCertificateKeyFile {root}/tls/privkey.pem
-Include {root}/options-ssl-apache.conf
-</VirtualHost>
-</IfModule>
 """
+
+TLS_SITE = (
+    "<IfModule mod_ssl.c>\n<VirtualHost *:443>\n" + SITE_BODY
+    + "SSLCertificateFile {root}/tls/fullchain.pem\nSSLCertificateKeyFile {root}/tls/privkey.pem\n"
+    "Include {root}/options-ssl-apache.conf\n</VirtualHost>\n</IfModule>\n"
+)
 
 OPTIONS_SSL = """\
 SSLEngine on
@@ -178,20 +164,7 @@ SSLSessionTickets       off
 SSLOptions +StrictRequire
 """
 
-PLAIN_SITE = """\
-<VirtualHost *:80>
-\tServerName site{i}.example.com
-\tServerAlias www.site{i}.example.com
-\tServerAdmin webmaster@site{i}.example.com
-\tDocumentRoot {root}/www/site{i}
-\tErrorLog ${{APACHE_LOG_DIR}}/site{i}-error.log
-\tCustomLog ${{APACHE_LOG_DIR}}/site{i}-access.log combined
-\t<Directory {root}/www/site{i}>
-\t\tOptions -Indexes
-\t\tRequire all granted
-\t</Directory>
-</VirtualHost>
-"""
+PLAIN_SITE = "<VirtualHost *:80>\n" + SITE_BODY + "</VirtualHost>\n"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -234,28 +207,14 @@ def generate(root: Path, size: int, shape: str = "tls") -> Path:
     return root
 
 
-def ensure_certbot() -> None:
-    check = [str(CERTBOT_PYTHON), "-c", "import certbot_apache"]
-    if CERTBOT_PYTHON.exists() and subprocess.run(check, capture_output=True, check=False).returncode == 0:
-        return
-    print(f"bench: installing {CERTBOT_REQUIREMENT} into {CERTBOT_VENV}", flush=True)
-    if not CERTBOT_PYTHON.exists():
-        subprocess.run([sys.executable, "-m", "venv", str(CERTBOT_VENV)], check=True)
-    subprocess.run([str(CERTBOT_PYTHON), "-m", "pip", "install", "-q", CERTBOT_REQUIREMENT], check=True)
-
-
 def measure(argv: Sequence[str], log: Path, env: dict[str, str]) -> Run:
     """Run ``argv`` through the launcher; exit with its output if it fails."""
-    launcher = [sys.executable, "-I", "-S", "-c", LAUNCHER, str(log), *argv]
-    result = subprocess.run(launcher, capture_output=True, text=True, check=True, timeout=RUN_TIMEOUT,
-                            cwd=log.parent, env=env)
-    code, wall, cpu, maxrss_kib = result.stdout.split()
+    usage = _measure.spawn(argv, log, timeout=RUN_TIMEOUT, env=env, cwd=log.parent)
     lines = log.read_text(errors="replace").strip().splitlines()
-    if int(code) != 0 or not lines:
-        raise SystemExit(f"bench: {argv[0]} exited with {code}:\n" + "\n".join(lines[-25:]))
+    if not lines:
+        raise SystemExit(f"bench: {argv[0]} exited with 0 and printed nothing")
     report = json.loads(lines[-1])
-    return Run(float(wall), float(cpu), int(maxrss_kib) / 1024, report["seconds"], report["vhosts"],
-               report["chosen"])
+    return Run(usage.wall, usage.cpu, usage.rss_mb, report["seconds"], report["vhosts"], report["chosen"])
 
 
 def run(client: str, root: Path, target: str, port: int, scratch: Path) -> Run:
@@ -278,16 +237,8 @@ def median(runs: Sequence[Run]) -> Run:
 
 
 def report(size: int, ours: Run, certbot: Run | None) -> None:
-    print(f"\n{size} vhosts (picked: ours {ours.chosen}; certbot {certbot.chosen if certbot else '-'})")
-    print(f"  {'':10} {'wall s':>9} {'cpu s':>9} {'load s':>9} {'peak MiB':>9}")
-    for label, value in (("ours", ours), ("certbot", certbot)):
-        if value is not None:
-            print(f"  {label:10} {value.wall:9.3f} {value.cpu:9.3f} {value.work:9.3f} {value.rss_mb:9.1f}")
-    if certbot is not None:
-        print(f"  {'certbot/us':10} {certbot.wall / ours.wall:8.1f}x {certbot.cpu / ours.cpu:8.1f}x "
-              f"{certbot.work / ours.work:8.1f}x {certbot.rss_mb / ours.rss_mb:8.2f}x")
-    else:
-        print("  certbot    skipped (--quick)")
+    picked = f"ours {ours.chosen}; certbot {certbot.chosen if certbot else '-'}"
+    _measure.report(f"\n{size} vhosts (picked: {picked})", ours, certbot)
 
 
 def main() -> int:
@@ -301,7 +252,7 @@ def main() -> int:
     if shutil.which("apache2") is None or not DEBIAN_MODULES.is_dir():
         print("bench: needs apache2 (apt-get install apache2)", file=sys.stderr)
         return 2
-    ensure_certbot()
+    _measure.ensure_certbot(CERTBOT_VENV, CERTBOT_REQUIREMENT, "certbot_apache")
     results: dict[int, tuple[Run, Run | None]] = {}
     with tempfile.TemporaryDirectory(prefix="apache-bench-") as scratch_name:
         scratch = Path(scratch_name)

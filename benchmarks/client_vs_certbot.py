@@ -20,7 +20,7 @@
   Default key type for both: ECDSA P-256.
 - Measured per run, on the client process alone: wall time from spawn to exit, CPU time
   (user + system, from ``os.wait4``) and peak resident memory (``ru_maxrss`` from ``os.wait4``),
-  the client being spawned (``posix_spawn``) by a tiny launcher process (see ``LAUNCHER``).
+  the client being spawned (``posix_spawn``) by a tiny launcher process (see ``_measure.LAUNCHER``).
   The runs of the two clients alternate; each figure is the median of ``--repeat`` runs. Before
   each run the benchmark waits (up to ``--idle-patience`` s) until the machine's CPUs are nearly
   idle, and prints how busy they were: on a shared 2-core machine others' work is wall time.
@@ -45,6 +45,8 @@ import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+import _measure
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT / "tests")]  # tests/integration/pebble_harness.py
@@ -94,32 +96,11 @@ def version(argv: Sequence[str]) -> str:
     return (result.stdout or result.stderr).strip().splitlines()[-1] if result.returncode == 0 else "?"
 
 
-# Spawns the client from a small process and reports what os.wait4 says of it. Peak memory must be
-# measured this way: Linux carries a process's ru_maxrss across fork and exec, so a client spawned
-# straight from this process (tens of MiB after importing the Pebble harness) would report at least
-# this process's size. Spawned from this launcher, the floor is the launcher's few MiB.
-LAUNCHER = """
-import os, sys, time
-log = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-null = os.open(os.devnull, os.O_RDONLY)
-actions = [(os.POSIX_SPAWN_DUP2, null, 0), (os.POSIX_SPAWN_DUP2, log, 1), (os.POSIX_SPAWN_DUP2, log, 2)]
-start = time.perf_counter()
-pid = os.posix_spawn(sys.argv[2], sys.argv[2:], os.environ, file_actions=actions)
-_, status, usage = os.wait4(pid, 0)
-wall = time.perf_counter() - start
-print(os.waitstatus_to_exitcode(status), wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss)
-"""
-
-
 def measure(argv: Sequence[str], env: dict[str, str], log: Path) -> Run:
-    """Run ``argv`` through the launcher; fail with the end of its output if it exits non-zero."""
-    launcher = [sys.executable, "-I", "-S", "-c", LAUNCHER, str(log), *argv]
-    result = subprocess.run(launcher, env=env, capture_output=True, text=True, check=True, timeout=RUN_TIMEOUT)
-    code, wall, cpu, maxrss_kib = result.stdout.split()
-    if int(code) != 0:
-        tail = "\n".join(log.read_text(errors="replace").splitlines()[-25:])
-        raise SystemExit(f"bench: {argv[0]} exited with {code}:\n{tail}")
-    return Run(wall=float(wall), cpu=float(cpu), rss_mb=int(maxrss_kib) / 1024)
+    """Run ``argv`` through the launcher (see ``_measure.LAUNCHER``); fail with the end of its output
+    if it exits non-zero."""
+    usage = _measure.spawn(argv, log, timeout=RUN_TIMEOUT, env=env)
+    return Run(wall=usage.wall, cpu=usage.cpu, rss_mb=usage.rss_mb)
 
 
 def busy_fraction(interval: float = 0.5) -> float:

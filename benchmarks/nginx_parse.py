@@ -14,7 +14,7 @@
   ``python3 -m venv .venv-certbot && .venv-certbot/bin/pip install 'certbot-nginx>=4,<6'``).
 - Each run is a separate process, spawned by a tiny launcher that reports what ``os.wait4`` says
   of it: wall time from spawn to exit (interpreter start and imports included), CPU time, and
-  peak resident memory (``ru_maxrss``; see ``LAUNCHER`` for why a launcher). The child also
+  peak resident memory (``ru_maxrss``; see ``_measure.LAUNCHER`` for why a launcher). The child also
   reports the time of the load and choice alone, without interpreter start and imports ("load s").
 
 Prints a table per size, the ratios certbot/ours, and the linearity check (ours, load time per
@@ -31,11 +31,12 @@ import json
 import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
+
+import _measure
 
 ROOT = Path(__file__).resolve().parent.parent
 OURS_PYTHON = ROOT / ".venv" / "bin" / "python"
@@ -44,21 +45,6 @@ CERTBOT_PYTHON = CERTBOT_VENV / "bin" / "python"
 CERTBOT_REQUIREMENT = "certbot-nginx>=4,<6"
 TARGET_SECONDS, TARGET_MIB, TARGET_SIZE = 3.0, 100.0, 5000
 RUN_TIMEOUT = 1800.0
-
-# Spawns the measured program and prints what os.wait4 says of it. Linux carries a process's
-# peak RSS across fork and exec, so a child spawned straight from this (bigger) process would
-# report at least this process's size; from this launcher the floor is a few MiB.
-LAUNCHER = """
-import os, sys, time
-log = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-null = os.open(os.devnull, os.O_RDONLY)
-actions = [(os.POSIX_SPAWN_DUP2, null, 0), (os.POSIX_SPAWN_DUP2, log, 1), (os.POSIX_SPAWN_DUP2, log, 2)]
-start = time.perf_counter()
-pid = os.posix_spawn(sys.argv[2], sys.argv[2:], os.environ, file_actions=actions)
-_, status, usage = os.wait4(pid, 0)
-wall = time.perf_counter() - start
-print(os.waitstatus_to_exitcode(status), wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss)
-"""
 
 OURS = """
 import json, sys, time
@@ -143,25 +129,10 @@ def generate(directory: Path, size: int) -> Path:
     return directory
 
 
-def ensure_certbot() -> None:
-    check = [str(CERTBOT_PYTHON), "-c", "import certbot_nginx"]
-    if CERTBOT_PYTHON.exists() and subprocess.run(check, capture_output=True, check=False).returncode == 0:
-        return
-    print(f"bench: installing {CERTBOT_REQUIREMENT} into {CERTBOT_VENV}", flush=True)
-    if not CERTBOT_PYTHON.exists():
-        subprocess.run([sys.executable, "-m", "venv", str(CERTBOT_VENV)], check=True)
-    subprocess.run([str(CERTBOT_PYTHON), "-m", "pip", "install", "-q", CERTBOT_REQUIREMENT], check=True)
-
-
 def spawn(argv: Sequence[str], log: Path) -> tuple[float, float, float]:
     """Run ``argv`` through the launcher: (wall s, cpu s, peak MiB); exit with its output if it fails."""
-    launcher = [sys.executable, "-I", "-S", "-c", LAUNCHER, str(log), *argv]
-    result = subprocess.run(launcher, capture_output=True, text=True, check=True, timeout=RUN_TIMEOUT, cwd=ROOT)
-    code, wall, cpu, maxrss_kib = result.stdout.split()
-    if int(code) != 0:
-        tail = log.read_text(errors="replace").splitlines()[-25:]
-        raise SystemExit(f"bench: {argv[0]} exited with {code}:\n" + "\n".join(tail))
-    return float(wall), float(cpu), int(maxrss_kib) / 1024
+    usage = _measure.spawn(argv, log, timeout=RUN_TIMEOUT, cwd=ROOT)
+    return usage.wall, usage.cpu, usage.rss_mb
 
 
 def measure(argv: Sequence[str], log: Path) -> Run:
@@ -183,16 +154,8 @@ def median(runs: Sequence[Run]) -> Run:
 
 
 def report(size: int, ours: Run, certbot: Run | None) -> None:
-    print(f"\n{size} server blocks (picked: ours {ours.chosen}; certbot {certbot.chosen if certbot else '-'})")
-    print(f"  {'':10} {'wall s':>9} {'cpu s':>9} {'load s':>9} {'peak MiB':>9}")
-    for label, value in (("ours", ours), ("certbot", certbot)):
-        if value is not None:
-            print(f"  {label:10} {value.wall:9.3f} {value.cpu:9.3f} {value.work:9.3f} {value.rss_mb:9.1f}")
-    if certbot is not None:
-        print(f"  {'certbot/us':10} {certbot.wall / ours.wall:8.1f}x {certbot.cpu / ours.cpu:8.1f}x "
-              f"{certbot.work / ours.work:8.1f}x {certbot.rss_mb / ours.rss_mb:8.2f}x")
-    else:
-        print("  certbot    skipped (--quick)")
+    picked = f"ours {ours.chosen}; certbot {certbot.chosen if certbot else '-'}"
+    _measure.report(f"\n{size} server blocks (picked: {picked})", ours, certbot)
 
 
 def main() -> int:
@@ -203,7 +166,7 @@ def main() -> int:
     parser.add_argument("--check", action="store_true", help="exit 1 when a target is missed")
     args = parser.parse_args()
 
-    ensure_certbot()
+    _measure.ensure_certbot(CERTBOT_VENV, CERTBOT_REQUIREMENT, "certbot_nginx")
     workdir = Path(tempfile.mkdtemp(prefix="nginx-parse."))
     floor = spawn(["/bin/true"], workdir / "true.log")[2]
     print(f"bench: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}; ours {OURS_PYTHON}, "

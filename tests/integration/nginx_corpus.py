@@ -16,13 +16,17 @@ a package the archive no longer has is left out and named in :attr:`Corpus.missi
 
 from __future__ import annotations
 
-import argparse
-import dataclasses
-import os
-import re
-import subprocess
 import sys
 from pathlib import Path
+
+try:
+    from integration import debian_corpus
+    from integration.debian_corpus import CorpusUnavailable
+except ImportError:  # run as a script, with tests/integration first on sys.path
+    import debian_corpus  # type: ignore[no-redef]
+    from debian_corpus import CorpusUnavailable  # type: ignore[no-redef]
+
+__all__ = ["ESSENTIAL", "NOT_NGINX", "PACKAGES", "Corpus", "CorpusUnavailable", "assemble", "cache_dir"]
 
 # package -> files (globs relative to the extracted package) that are nginx configuration
 PACKAGES: dict[str, tuple[str, ...]] = {
@@ -48,101 +52,20 @@ PACKAGES: dict[str, tuple[str, ...]] = {
 # Files the globs above match that are not nginx configuration.
 NOT_NGINX = frozenset({"nginx-doc/usr/share/doc/nginx/examples/nginx_modsite"})  # a bash script
 ESSENTIAL = "nginx-common"
-_UNREACHABLE = re.compile(
-    r"Failed to fetch|Temporary failure|Could not resolve|Could not connect|Connection failed|"
-    r"Network is unreachable|Unable to connect",
-    re.IGNORECASE,
-)
-
-
-class CorpusUnavailable(Exception):
-    """Debian's archive could not be reached (or apt has no package lists); the message says why."""
-
-
-@dataclasses.dataclass(frozen=True)
-class Corpus:
-    root: Path  # extracted packages, one directory each
-    files: list[Path]
-    missing: list[str]  # packages the archive did not have
-
-    def package_of(self, path: Path) -> str:
-        return path.relative_to(self.root).parts[0]
+Corpus = debian_corpus.Corpus
 
 
 def cache_dir() -> Path:
-    configured = os.environ.get("LETSENCRYPT_NGINX_CORPUS")
-    return Path(configured) if configured else Path.home() / ".cache" / "letsencrypt" / "nginx-corpus"
-
-
-def _download(package: str, debs: Path) -> str | None:
-    """Download one package into ``debs``; None on success, else apt's error output."""
-    result = subprocess.run(["apt-get", "download", "-q", package], cwd=debs, capture_output=True, text=True,
-                            timeout=600, check=False)
-    return None if result.returncode == 0 else (result.stderr or result.stdout).strip()
-
-
-def _fetch(package: str, debs: Path, updated: list[bool]) -> Path | None:
-    """The package's .deb in ``debs``, downloaded if needed; None if the archive does not have it."""
-    cached = sorted(debs.glob(f"{package}_*.deb"))
-    if cached:
-        return cached[-1]
-    error = _download(package, debs)
-    if error is not None and "Unable to locate package" in error and not updated[0] and os.geteuid() == 0:
-        updated[0] = True  # perhaps no package lists yet: fetch them once
-        subprocess.run(["apt-get", "update", "-qq"], capture_output=True, timeout=600, check=False)
-        error = _download(package, debs)
-    if error is None:
-        return sorted(debs.glob(f"{package}_*.deb"))[-1]
-    if _UNREACHABLE.search(error) or (package == ESSENTIAL):
-        raise CorpusUnavailable(f"apt-get download {package} failed: {error.splitlines()[-1] if error else '?'}")
-    return None
-
-
-def _extract(deb: Path, target: Path) -> None:
-    stamp = target / ".extracted-from"
-    if stamp.exists() and stamp.read_text() == deb.name:
-        return
-    target.mkdir(parents=True, exist_ok=True)
-    subprocess.run(["dpkg-deb", "-x", str(deb), str(target)], check=True, capture_output=True, timeout=300)
-    stamp.write_text(deb.name)
+    return debian_corpus.cache_dir("LETSENCRYPT_NGINX_CORPUS", "nginx-corpus")
 
 
 def assemble(cache: Path | None = None) -> Corpus:
     """Download, extract and list the corpus (downloads only what the cache lacks)."""
-    cache = cache or cache_dir()
-    debs, root = cache / "debs", cache / "root"
-    debs.mkdir(parents=True, exist_ok=True)
-    files: list[Path] = []
-    missing: list[str] = []
-    updated = [False]
-    for package, patterns in PACKAGES.items():
-        deb = _fetch(package, debs, updated)
-        if deb is None:
-            missing.append(package)
-            continue
-        _extract(deb, root / package)
-        for pattern in patterns:
-            for path in sorted((root / package).glob(pattern)):
-                relative = path.relative_to(root).as_posix()
-                if path.is_file() and not path.is_symlink() and relative not in NOT_NGINX:
-                    files.append(path)
-    return Corpus(root, files, missing)
+    return Corpus(*debian_corpus.assemble_packages(cache or cache_dir(), PACKAGES, ESSENTIAL, NOT_NGINX))
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--cache", type=Path, default=None, help=f"cache directory (default {cache_dir()})")
-    args = parser.parse_args()
-    try:
-        corpus = assemble(args.cache)
-    except CorpusUnavailable as err:
-        print(f"nginx corpus: skipped, Debian's archive is unreachable: {err}", file=sys.stderr)
-        return 2
-    for path in corpus.files:
-        print(path)
-    print(f"nginx corpus: {len(corpus.files)} files from {len(PACKAGES) - len(corpus.missing)} packages"
-          + (f" (not in the archive: {', '.join(corpus.missing)})" if corpus.missing else ""), file=sys.stderr)
-    return 0
+    return debian_corpus.main(__doc__, "nginx", cache_dir(), len(PACKAGES), assemble)
 
 
 if __name__ == "__main__":

@@ -18,8 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from integration._procs import in_ci, make_tls_identity, require_binary
-from integration.apache_corpus import ESSENTIAL, PACKAGES, Corpus, CorpusUnavailable, assemble
+from integration._procs import make_tls_identity, require_binary
+from integration.apache_corpus import ESSENTIAL, PACKAGES, Corpus, assemble
+from integration.debian_corpus import corpus_or_skip
 from plugins.apache import ApacheConfig, ConfigTree, FileTree, LoadOptions, Section, server_build
 
 _SECTION_LINE = re.compile(rb"^[ \t]*<(?!/)([A-Za-z][A-Za-z0-9._-]*)", re.MULTILINE)
@@ -27,13 +28,7 @@ _SECTION_LINE = re.compile(rb"^[ \t]*<(?!/)([A-Za-z][A-Za-z0-9._-]*)", re.MULTIL
 
 @pytest.fixture(scope="module")
 def corpus() -> Corpus:
-    try:
-        return assemble()
-    except CorpusUnavailable as err:
-        reason = f"the apache corpus needs Debian's archive, which is unreachable: {err}"
-        if in_ci():
-            pytest.fail(f"{reason}; CI must reach it", pytrace=False)
-        pytest.skip(reason)
+    return corpus_or_skip(assemble, "apache")
 
 
 def test_corpus_covers_the_packages(corpus: Corpus) -> None:

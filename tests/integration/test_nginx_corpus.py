@@ -9,21 +9,15 @@ from __future__ import annotations
 
 import pytest
 
-from integration._procs import in_ci
-from integration.nginx_corpus import ESSENTIAL, PACKAGES, Corpus, CorpusUnavailable, assemble
+from integration.debian_corpus import corpus_or_skip
+from integration.nginx_corpus import ESSENTIAL, PACKAGES, Corpus, assemble
 from plugins.nginx import Block, Directive, RawBlock, _reference, parse, parse_file
 from plugins.nginx.tree import Container
 
 
 @pytest.fixture(scope="module")
 def corpus() -> Corpus:
-    try:
-        return assemble()
-    except CorpusUnavailable as err:
-        reason = f"the nginx corpus needs Debian's archive, which is unreachable: {err}"
-        if in_ci():
-            pytest.fail(f"{reason}; CI must reach it", pytrace=False)
-        pytest.skip(reason)
+    return corpus_or_skip(assemble, "nginx")
 
 
 def _events(container: Container) -> list[tuple[str, list[str]]]:
