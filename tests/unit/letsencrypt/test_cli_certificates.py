@@ -11,7 +11,6 @@ import dataclasses
 import datetime
 import http.server
 import json
-import logging
 import re
 import threading
 import time
@@ -20,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import CliRunner, Result
+from cli_helpers import SERVER, invoke
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -28,7 +27,6 @@ from cryptography.x509 import ocsp
 from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID, NameOID
 
 from letsencrypt.acme import crypto
-from letsencrypt.cli import _build
 from letsencrypt.paths import Paths
 from letsencrypt.revocation_status import check_revocation, crl_urls, ocsp_urls
 from letsencrypt.storage.lineage import Lineage
@@ -36,7 +34,7 @@ from letsencrypt.storage.renewal_config import RenewalConfig
 
 DOCS = Path(__file__).resolve().parents[3] / "docs" / "json-output.md"
 NOW = datetime.datetime.now(datetime.UTC)
-SERVER = "https://ca.test/directory"
+pytestmark = pytest.mark.usefixtures("restore_logging")
 
 
 # --- a CA and its OCSP responder / CRL server ------------------------------------------------------
@@ -311,28 +309,6 @@ def test_an_issuer_that_did_not_issue_the_certificate_gives_unknown(
 
 
 # --- the certificates command ----------------------------------------------------------------------
-
-
-@pytest.fixture(autouse=True)
-def _restore_logging() -> Iterator[None]:
-    """The CLI reconfigures the root logger for its run; give the next test pytest's."""
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    yield
-    for handler in list(root.handlers):
-        if handler not in handlers:
-            root.removeHandler(handler)
-            handler.close()
-    for handler in handlers:
-        if handler not in root.handlers:
-            root.addHandler(handler)
-    root.setLevel(level)
-
-
-def invoke(tmp_path: Path, *args: str) -> Result:
-    dirs = ["--config-dir", str(tmp_path / "config"), "--work-dir", str(tmp_path / "work"),
-            "--logs-dir", str(tmp_path / "logs")]
-    return CliRunner().invoke(_build(), [*args, *dirs, "-n"], catch_exceptions=False)
 
 
 def store(tmp_path: Path, ca: MiniCA, name: str, names: list[str], **issue: Any) -> Lineage:

@@ -12,30 +12,26 @@ from __future__ import annotations
 
 import datetime
 import json
-import logging
-import sys
 import textwrap
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import CliRunner, Result
+from cli_helpers import SERVER, installed_plugin, invoke, run_main
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from letsencrypt.acme import crypto
-from letsencrypt.cli import _build, main
-from letsencrypt.cli._context import registry
+from letsencrypt.cli import main
 from letsencrypt.paths import Paths
-from letsencrypt.plugin_api import ENTRY_POINT_GROUP
 from letsencrypt.storage.lineage import Lineage
 from letsencrypt.storage.lock import ConfigLock
 from letsencrypt.storage.renewal_config import RenewalConfig, load
 
-SERVER = "https://ca.test/directory"
+pytestmark = pytest.mark.usefixtures("restore_logging")
 
 FAKE_INSTALLER = '''
 import json
@@ -83,37 +79,13 @@ class FakeInstaller:
 '''
 
 
-@pytest.fixture(autouse=True)
-def _restore_logging() -> Iterator[None]:
-    """The CLI reconfigures the root logger for its run; give the next test pytest's."""
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    yield
-    for handler in list(root.handlers):
-        if handler not in handlers:
-            root.removeHandler(handler)
-            handler.close()
-    for handler in handlers:
-        if handler not in root.handlers:
-            root.addHandler(handler)
-    root.setLevel(level)
-
-
 @pytest.fixture
 def fake_installer(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """Install the fake installer distribution; yields its call log."""
-    site = tmp_path / "site"
-    info = site / "fake_installer-1.0.dist-info"
-    info.mkdir(parents=True)
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: fake-installer\nVersion: 1.0\n")
-    (info / "entry_points.txt").write_text(
-        f"[{ENTRY_POINT_GROUP}]\nfake-installer = fake_installer_mod:FakeInstaller\n")
-    (site / "fake_installer_mod.py").write_text(textwrap.dedent(FAKE_INSTALLER))
-    monkeypatch.syspath_prepend(str(site))
-    registry.cache_clear()
-    yield tmp_path / "work" / "fake-installer.log"
-    registry.cache_clear()
-    sys.modules.pop("fake_installer_mod", None)
+    with installed_plugin(tmp_path / "site", monkeypatch, "fake-installer", "1.0",
+                          "fake-installer = fake_installer_mod:FakeInstaller", "fake_installer_mod",
+                          textwrap.dedent(FAKE_INSTALLER)):
+        yield tmp_path / "work" / "fake-installer.log"
 
 
 def configure_fake(tmp_path: Path, **settings: Any) -> None:
@@ -123,26 +95,6 @@ def configure_fake(tmp_path: Path, **settings: Any) -> None:
 
 def calls(log: Path) -> list[list[str]]:
     return [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
-
-
-def dirs(tmp_path: Path) -> list[str]:
-    return ["--config-dir", str(tmp_path / "config"), "--work-dir", str(tmp_path / "work"),
-            "--logs-dir", str(tmp_path / "logs"), "-n"]
-
-
-def invoke(tmp_path: Path, *args: str) -> Result:
-    return CliRunner().invoke(_build(), [*args, *dirs(tmp_path)], catch_exceptions=False)
-
-
-def run_main(tmp_path: Path, capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    """The real entry point: errors become ``Error: ...`` / ``Hint: ...`` and an exit status."""
-    try:
-        main([*args, *dirs(tmp_path)])
-        code = 0
-    except SystemExit as done:
-        code = int(done.code or 0)
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 def store(tmp_path: Path, name: str, names: list[str], **config: Any) -> Lineage:

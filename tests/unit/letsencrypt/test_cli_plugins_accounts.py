@@ -7,75 +7,28 @@ in ``tests/integration/test_client_manage.py``.
 from __future__ import annotations
 
 import json
-import logging
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import CliRunner, Result
+from cli_helpers import SERVER, installed_plugin, invoke, run_main
 
 from letsencrypt.acme.jws import AccountKey
-from letsencrypt.cli import _build, main
-from letsencrypt.cli._context import registry
 from letsencrypt.paths import Paths
-from letsencrypt.plugin_api import ENTRY_POINT_GROUP
 from letsencrypt.storage.accounts import AccountStore
 
 DOCS = Path(__file__).resolve().parents[3] / "docs" / "json-output.md"
-SERVER = "https://ca.test/directory"
-
-
-@pytest.fixture(autouse=True)
-def _restore_logging() -> Iterator[None]:
-    """The CLI reconfigures the root logger for its run; give the next test pytest's."""
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    yield
-    for handler in list(root.handlers):
-        if handler not in handlers:
-            root.removeHandler(handler)
-            handler.close()
-    for handler in handlers:
-        if handler not in root.handlers:
-            root.addHandler(handler)
-    root.setLevel(level)
+pytestmark = pytest.mark.usefixtures("restore_logging")
 
 
 @pytest.fixture
 def broken_plugin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """An installed distribution whose plugin fails to import."""
-    site = tmp_path / "site"
-    info = site / "thirdparty_broken-2.0.dist-info"
-    info.mkdir(parents=True)
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: thirdparty-broken\nVersion: 2.0\n")
-    (info / "entry_points.txt").write_text(f"[{ENTRY_POINT_GROUP}]\ndns-broken = thirdparty_broken_mod:Plugin\n")
-    (site / "thirdparty_broken_mod.py").write_text("import a_module_that_is_not_installed\n")
-    monkeypatch.syspath_prepend(str(site))
-    registry.cache_clear()
-    yield
-    registry.cache_clear()
-    sys.modules.pop("thirdparty_broken_mod", None)
-
-
-def dirs(tmp_path: Path) -> list[str]:
-    return ["--config-dir", str(tmp_path / "config"), "--work-dir", str(tmp_path / "work"),
-            "--logs-dir", str(tmp_path / "logs"), "-n"]
-
-
-def invoke(tmp_path: Path, *args: str) -> Result:
-    return CliRunner().invoke(_build(), [*args, *dirs(tmp_path)], catch_exceptions=False)
-
-
-def run_main(tmp_path: Path, capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    try:
-        main([*args, *dirs(tmp_path)])
-        code = 0
-    except SystemExit as done:
-        code = int(done.code or 0)
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
+    with installed_plugin(tmp_path / "site", monkeypatch, "thirdparty-broken", "2.0",
+                          "dns-broken = thirdparty_broken_mod:Plugin", "thirdparty_broken_mod",
+                          "import a_module_that_is_not_installed\n"):
+        yield
 
 
 def documented_example(heading: str) -> Any:
