@@ -12,23 +12,14 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 from fakes import FakeCA, FakePolicy, FakeStorage, FakeVA
-from test_ra_harness import EMAIL, NEW_ACCOUNT_URL, TERMS_URL, Harness
+from test_ra_harness import EMAIL, NEW_ACCOUNT_URL, TERMS_URL, Harness, refused
 
-from ca_stub.contracts import AccountRecord, CAError, TermsOfService
+from ca_stub.contracts import AccountRecord, TermsOfService
 from ca_stub.ra import RegistrationAuthority
 from letsencrypt.acme.jws import AccountKey, b64encode, sign_eab
 from letsencrypt.acme.messages import AccountStatus
 
 EAB_KEY = b"0123456789abcdef0123456789abcdef"
-
-
-def _refused(call: Any, problem_type: str, status: int | None = None) -> CAError:
-    with pytest.raises(CAError) as caught:
-        call()
-    assert caught.value.problem_type == problem_type, caught.value
-    if status is not None:
-        assert caught.value.status == status
-    return caught.value
 
 
 def test_new_account_then_the_same_key_returns_it() -> None:
@@ -71,7 +62,7 @@ def test_new_account_race_returns_the_winner() -> None:
 def test_only_return_existing_without_an_account() -> None:
     harness = Harness.build()
     key = AccountKey.generate("ec256")
-    _refused(lambda: harness.ra.new_account(key.jwk, [], True, True, None, NEW_ACCOUNT_URL), "accountDoesNotExist")
+    refused(lambda: harness.ra.new_account(key.jwk, [], True, True, None, NEW_ACCOUNT_URL), "accountDoesNotExist")
     assert harness.storage.counts()["accounts"] == 0
 
 
@@ -94,7 +85,7 @@ def test_only_return_existing_without_an_account() -> None:
 def test_contacts_are_one_plain_mailto_address(contact: str, problem_type: str) -> None:
     harness = Harness.build()
     key = AccountKey.generate("ec256")
-    _refused(lambda: harness.ra.new_account(key.jwk, [contact], True, False, None, NEW_ACCOUNT_URL), problem_type)
+    refused(lambda: harness.ra.new_account(key.jwk, [contact], True, False, None, NEW_ACCOUNT_URL), problem_type)
     assert harness.storage.counts()["accounts"] == 0
 
 
@@ -108,14 +99,14 @@ def test_contacts_are_normalised_and_limited() -> None:
     assert account.contact == ("mailto:First.Last+tag@Example.COM",)
     many = [f"mailto:user{i}@example.com" for i in range(11)]
     other = AccountKey.generate("ec256")
-    _refused(lambda: harness.ra.new_account(other.jwk, many, True, False, None, NEW_ACCOUNT_URL), "malformed")
+    refused(lambda: harness.ra.new_account(other.jwk, many, True, False, None, NEW_ACCOUNT_URL), "malformed")
 
 
 def test_weak_account_key_is_refused_by_the_policy() -> None:
     harness = Harness.build()
     weak = AccountKey(rsa.generate_private_key(65537, 1024))  # noqa: S505 - the weak key under test
-    _refused(lambda: harness.ra.new_account(weak.jwk, [], True, False, None, NEW_ACCOUNT_URL), "badPublicKey")
-    _refused(lambda: harness.ra.new_account({"kty": "oct", "k": "AAAA"}, [], True, False, None, NEW_ACCOUNT_URL),
+    refused(lambda: harness.ra.new_account(weak.jwk, [], True, False, None, NEW_ACCOUNT_URL), "badPublicKey")
+    refused(lambda: harness.ra.new_account({"kty": "oct", "k": "AAAA"}, [], True, False, None, NEW_ACCOUNT_URL),
              "badPublicKey")
 
 
@@ -135,7 +126,7 @@ class _Terms:
 def test_terms_must_be_agreed_to_on_creation() -> None:
     harness = Harness.build(terms=TermsOfService(TERMS_URL, "v1"))
     key = AccountKey.generate("ec256")
-    error = _refused(lambda: harness.ra.new_account(key.jwk, [], False, False, None, NEW_ACCOUNT_URL), "malformed")
+    error = refused(lambda: harness.ra.new_account(key.jwk, [], False, False, None, NEW_ACCOUNT_URL), "malformed")
     assert TERMS_URL in error.detail
     account, _ = harness.ra.new_account(key.jwk, [], True, False, None, NEW_ACCOUNT_URL)
     assert account.terms_agreed == "v1"
@@ -148,11 +139,11 @@ def test_changed_terms_require_agreement_again() -> None:
     account, _ = harness.account()
     harness.ra.check_terms(account)
     terms.version = "v2"
-    error = _refused(lambda: harness.ra.check_terms(account), "userActionRequired", 403)
+    error = refused(lambda: harness.ra.check_terms(account), "userActionRequired", 403)
     assert error.links == ((TERMS_URL, "terms-of-service"),)
     assert error.problem().instance == TERMS_URL
     unchanged = harness.ra.update_account(account, None, False, False)  # false does not agree
-    _refused(lambda: harness.ra.check_terms(unchanged), "userActionRequired")
+    refused(lambda: harness.ra.check_terms(unchanged), "userActionRequired")
     agreed = harness.ra.update_account(account, None, False, True)
     assert agreed.terms_agreed == "v2"
     harness.ra.check_terms(agreed)
@@ -165,7 +156,7 @@ def test_terms_from_a_file_change_with_the_file(tmp_path: Any) -> None:
     account, _ = harness.account()
     harness.ra.check_terms(account)
     document.write_text("Be nicer.\n")
-    _refused(lambda: harness.ra.check_terms(account), "userActionRequired")
+    refused(lambda: harness.ra.check_terms(account), "userActionRequired")
 
 
 def test_no_terms_means_no_agreement_needed() -> None:
@@ -185,7 +176,7 @@ def test_update_contacts() -> None:
     assert updated.contact == ("mailto:new@example.org",)
     assert harness.ra.update_account(updated, [], False, None).contact == ()
     before = harness.storage.snapshot()
-    _refused(lambda: harness.ra.update_account(updated, ["tel:1"], False, None), "unsupportedContact")
+    refused(lambda: harness.ra.update_account(updated, ["tel:1"], False, None), "unsupportedContact")
     assert harness.storage.snapshot() == before
     assert harness.ra.update_account(updated, None, False, None) == harness.ra.get_account(account.id)
 
@@ -195,10 +186,10 @@ def test_deactivated_account_is_refused_everything() -> None:
     account, key = harness.account()
     deactivated = harness.ra.update_account(account, None, True, None)
     assert deactivated.status == AccountStatus.DEACTIVATED
-    _refused(lambda: harness.ra.update_account(account, ["mailto:x@example.com"], False, None), "unauthorized", 401)
-    _refused(lambda: harness.ra.update_account(deactivated, None, True, None), "unauthorized")
-    _refused(lambda: harness.ra.new_account(key.jwk, [], True, False, None, NEW_ACCOUNT_URL), "unauthorized")
-    _refused(lambda: harness.ra.change_key(account, AccountKey.generate("ec256").jwk), "unauthorized")
+    refused(lambda: harness.ra.update_account(account, ["mailto:x@example.com"], False, None), "unauthorized", 401)
+    refused(lambda: harness.ra.update_account(deactivated, None, True, None), "unauthorized")
+    refused(lambda: harness.ra.new_account(key.jwk, [], True, False, None, NEW_ACCOUNT_URL), "unauthorized")
+    refused(lambda: harness.ra.change_key(account, AccountKey.generate("ec256").jwk), "unauthorized")
 
 
 # --- key rollover (RFC 8555 §7.3.5) ----------------------------------------------------------------
@@ -219,12 +210,12 @@ def test_change_to_a_key_in_use_is_a_conflict_naming_its_account() -> None:
     account, key = harness.account()
     other, other_key = harness.account()
     before = harness.storage.snapshot()
-    error = _refused(lambda: harness.ra.change_key(account, other_key.jwk), "malformed", 409)
+    error = refused(lambda: harness.ra.change_key(account, other_key.jwk), "malformed", 409)
     assert error.account_id == other.id
-    error = _refused(lambda: harness.ra.change_key(account, key.jwk), "malformed", 409)
+    error = refused(lambda: harness.ra.change_key(account, key.jwk), "malformed", 409)
     assert error.account_id == account.id
     weak = AccountKey(rsa.generate_private_key(65537, 1024))  # noqa: S505 - the weak key under test
-    _refused(lambda: harness.ra.change_key(account, weak.jwk), "badPublicKey")
+    refused(lambda: harness.ra.change_key(account, weak.jwk), "badPublicKey")
     assert harness.storage.snapshot() == before
 
 
@@ -259,7 +250,7 @@ def test_eab_binds_the_account(alg: str) -> None:
 def test_eab_required_but_missing() -> None:
     harness = _eab_harness()
     key = AccountKey.generate("ec256")
-    _refused(lambda: harness.ra.new_account(key.jwk, [], True, False, None, NEW_ACCOUNT_URL), "externalAccountRequired")
+    refused(lambda: harness.ra.new_account(key.jwk, [], True, False, None, NEW_ACCOUNT_URL), "externalAccountRequired")
     assert harness.storage.counts()["accounts"] == 0
 
 
@@ -270,7 +261,7 @@ def test_eab_given_when_not_required_is_still_checked() -> None:
     assert account.eab_kid is None
     other = AccountKey.generate("ec256")
     bad = sign_eab(other.jwk, kid="kid-1", hmac_key=b"wrong key", url=NEW_ACCOUNT_URL)
-    _refused(lambda: harness.ra.new_account(other.jwk, [], True, False, bad, NEW_ACCOUNT_URL), "unauthorized")
+    refused(lambda: harness.ra.new_account(other.jwk, [], True, False, bad, NEW_ACCOUNT_URL), "unauthorized")
 
 
 _Bad = Callable[[AccountKey, dict[str, str]], Mapping[str, Any]]
@@ -299,7 +290,7 @@ def test_eab_refusals(case: str, bad: _Bad, problem_type: str) -> None:
     key = AccountKey.generate("ec256")
     good = sign_eab(key.jwk, kid="kid-1", hmac_key=EAB_KEY, url=NEW_ACCOUNT_URL)
     eab = bad(key, good)
-    _refused(lambda: harness.ra.new_account(key.jwk, [], True, False, eab, NEW_ACCOUNT_URL), problem_type)
+    refused(lambda: harness.ra.new_account(key.jwk, [], True, False, eab, NEW_ACCOUNT_URL), problem_type)
     assert harness.storage.counts()["accounts"] == 0
     account, created = harness.ra.new_account(key.jwk, [], True, False, good, NEW_ACCOUNT_URL)
     assert created and account.eab_kid == "kid-1"

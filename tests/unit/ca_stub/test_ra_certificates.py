@@ -12,22 +12,13 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
-from test_ra_harness import Harness, csr, names
+from test_ra_harness import Harness, csr, names, refused
 
 from ca_stub.contracts import AccountRecord, CAError, CertificateRecord
 from letsencrypt.acme.ari import certificate_id
 from letsencrypt.acme.crypto import generate_private_key, make_csr
 from letsencrypt.acme.jws import AccountKey
 from letsencrypt.acme.messages import ChallengeStatus, OrderStatus
-
-
-def _refused(call: Any, problem_type: str, status: int | None = None) -> CAError:
-    with pytest.raises(CAError) as caught:
-        call()
-    assert caught.value.problem_type == problem_type, caught.value
-    if status is not None:
-        assert caught.value.status == status
-    return caught.value
 
 
 def _ready(harness: Harness, *domains: str) -> tuple[Any, Any]:
@@ -62,12 +53,12 @@ def test_finalize_needs_a_ready_order_of_the_account() -> None:
     stranger, _ = harness.account()
     pending = harness.order(account, "pending.example.com")
     key = generate_private_key()
-    _refused(lambda: harness.ra.finalize(account, pending.id, csr(key, pending.identifiers)), "orderNotReady", 403)
+    refused(lambda: harness.ra.finalize(account, pending.id, csr(key, pending.identifiers)), "orderNotReady", 403)
     account2, ready = _ready(harness, "ready.example.com")
-    _refused(lambda: harness.ra.finalize(stranger, ready.id, csr(key, ready.identifiers)), "unauthorized", 403)
-    _refused(lambda: harness.ra.finalize(account2, 999_999, csr(key, ready.identifiers)), "malformed", 404)
+    refused(lambda: harness.ra.finalize(stranger, ready.id, csr(key, ready.identifiers)), "unauthorized", 403)
+    refused(lambda: harness.ra.finalize(account2, 999_999, csr(key, ready.identifiers)), "malformed", 404)
     harness.ra.finalize(account2, ready.id, csr(key, ready.identifiers))
-    _refused(lambda: harness.ra.finalize(account2, ready.id, csr(key, ready.identifiers)), "orderNotReady", 403)
+    refused(lambda: harness.ra.finalize(account2, ready.id, csr(key, ready.identifiers)), "orderNotReady", 403)
     assert harness.ca.issued == 1
 
 
@@ -110,7 +101,7 @@ def test_bad_csr_leaves_the_order_ready(make: Any, fragment: str) -> None:
     harness = Harness.build()
     account, order = _ready(harness, "example.com")
     before = harness.storage.snapshot()
-    error = _refused(lambda: harness.ra.finalize(account, order.id, make()), "badCSR")
+    error = refused(lambda: harness.ra.finalize(account, order.id, make()), "badCSR")
     assert fragment in error.detail
     assert harness.storage.snapshot() == before and harness.ca.issued == 0
 
@@ -118,20 +109,20 @@ def test_bad_csr_leaves_the_order_ready(make: Any, fragment: str) -> None:
 def test_csr_names_both_the_extra_and_the_missing_identifier() -> None:
     harness = Harness.build()
     account, order = _ready(harness, "a.example.com", "b.example.com")
-    error = _refused(
+    error = refused(
         lambda: harness.ra.finalize(account, order.id, csr(generate_private_key(), names("a.example.com", "c.test"))),
         "badCSR",
     )
     assert "names c.test" in error.detail and "lacks b.example.com" in error.detail
 
 
-def test_csr_with_the_account_key_is_refused() -> None:
+def test_csr_with_the_account_key_isrefused() -> None:
     harness = Harness.build()
     certificate_key = generate_private_key("ec256")
     account_key = AccountKey(certificate_key)
     account, _ = harness.account(account_key)
     order = harness.validate(account, harness.order(account, "example.com"))
-    error = _refused(lambda: harness.ra.finalize(account, order.id, csr(certificate_key, order.identifiers)),
+    error = refused(lambda: harness.ra.finalize(account, order.id, csr(certificate_key, order.identifiers)),
                      "badCSR")
     assert "account key" in error.detail
 
@@ -169,7 +160,7 @@ def test_issuance_failure_makes_the_order_invalid() -> None:
     harness = Harness.build()
     account, order = _ready(harness, "example.com")
     harness.ca.fail = RuntimeError("HSM on fire")
-    error = _refused(lambda: harness.ra.finalize(account, order.id, csr(generate_private_key(), order.identifiers)),
+    error = refused(lambda: harness.ra.finalize(account, order.id, csr(generate_private_key(), order.identifiers)),
                      "serverInternal", 500)
     assert "HSM" not in error.detail  # internals stay in the log
     failed = harness.ra.get_order(order.id)
@@ -182,7 +173,7 @@ def test_a_csr_problem_found_by_the_ca_leaves_the_order_ready() -> None:
     harness = Harness.build()
     account, order = _ready(harness, "example.com")
     harness.ca.fail = CAError("badCSR", "the CA does not like this key")
-    _refused(lambda: harness.ra.finalize(account, order.id, csr(generate_private_key(), order.identifiers)), "badCSR")
+    refused(lambda: harness.ra.finalize(account, order.id, csr(generate_private_key(), order.identifiers)), "badCSR")
     assert harness.ra.get_order(order.id).status == OrderStatus.READY  # type: ignore[union-attr]
     harness.ca.fail = None
     assert harness.ra.finalize(account, order.id, csr(generate_private_key(), order.identifiers)).status == "valid"

@@ -12,9 +12,10 @@ import datetime
 from collections.abc import Sequence
 from typing import Any
 
+import pytest
 from fakes import FakeCA, FakeClock, FakePolicy, FakeStorage, FakeVA
 
-from ca_stub.contracts import AccountRecord, CertificateRecord, OrderRecord, TermsOfService
+from ca_stub.contracts import AccountRecord, CAError, CertificateRecord, OrderRecord, TermsOfService
 from ca_stub.ra import RegistrationAuthority
 from letsencrypt.acme.crypto import CertPrivateKey, generate_private_key, make_csr
 from letsencrypt.acme.jws import AccountKey
@@ -93,3 +94,13 @@ def csr(key: CertPrivateKey, identifiers: Sequence[Identifier]) -> bytes:
 
 def names(*values: str) -> tuple[Identifier, ...]:
     return tuple(Identifier.parse(value) for value in values)
+
+
+def refused(call: Any, problem_type: str, status: int | None = None) -> CAError:
+    """What ``call()`` raised, checked to be a CAError of ``problem_type`` (and ``status`` if given)."""
+    with pytest.raises(CAError) as caught:
+        call()
+    assert caught.value.problem_type == problem_type, caught.value
+    if status is not None:
+        assert caught.value.status == status
+    return caught.value

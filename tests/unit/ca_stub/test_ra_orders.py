@@ -9,9 +9,9 @@ import re
 from typing import Any
 
 import pytest
-from test_ra_harness import Harness, names
+from test_ra_harness import Harness, names, refused
 
-from ca_stub.contracts import CAError, OrderRecord
+from ca_stub.contracts import OrderRecord
 from letsencrypt.acme.jws import AccountKey, b64decode
 from letsencrypt.acme.messages import (
     AuthorizationStatus,
@@ -22,15 +22,6 @@ from letsencrypt.acme.messages import (
 )
 
 B64URL_32 = re.compile(r"[A-Za-z0-9_-]{43}")
-
-
-def _refused(call: Any, problem_type: str, status: int | None = None) -> CAError:
-    with pytest.raises(CAError) as caught:
-        call()
-    assert caught.value.problem_type == problem_type, caught.value
-    if status is not None:
-        assert caught.value.status == status
-    return caught.value
 
 
 def _authorizations(harness: Harness, order: OrderRecord) -> list[Any]:
@@ -116,7 +107,7 @@ def test_new_order_refusals_store_nothing(identifiers: list[Identifier], options
             options[field] = now + delta if sign == "+" else now - delta
     arguments = {"profile": None, "not_before": None, "not_after": None, "replaces": None, **options}
     before = harness.storage.snapshot()
-    _refused(lambda: harness.ra.new_order(account, identifiers, **arguments), problem_type)
+    refused(lambda: harness.ra.new_order(account, identifiers, **arguments), problem_type)
     assert harness.storage.snapshot() == before
 
 
@@ -157,7 +148,7 @@ def test_challenge_goes_pending_processing_valid_and_the_order_ready() -> None:
     assert harness.ra.get_order(order.id).status == OrderStatus.READY  # type: ignore[union-attr]
     assert harness.ra.answer_challenge(account, http.id, {}).status == ChallengeStatus.VALID
     other = authorization.challenges[1]  # the authorization is valid: its other challenges cannot start
-    _refused(lambda: harness.ra.answer_challenge(account, other.id, {}), "malformed")
+    refused(lambda: harness.ra.answer_challenge(account, other.id, {}), "malformed")
 
 
 def test_failed_challenge_makes_the_order_invalid_with_subproblems() -> None:
@@ -178,7 +169,7 @@ def test_failed_challenge_makes_the_order_invalid_with_subproblems() -> None:
     assert (good.status, wildcard.status, bad.status) == (AuthorizationStatus.VALID, AuthorizationStatus.INVALID,
                                                           AuthorizationStatus.INVALID)
     challenge = next(c for c in bad.challenges if c.status == ChallengeStatus.INVALID)
-    _refused(lambda: harness.ra.answer_challenge(account, challenge.id, {}), "malformed")
+    refused(lambda: harness.ra.answer_challenge(account, challenge.id, {}), "malformed")
     assert harness.ra.get_order(order.id) == order  # invalid is final
 
 
@@ -198,10 +189,10 @@ def test_challenge_of_another_account_or_unknown() -> None:
     stranger, _ = harness.account()
     challenge = _authorizations(harness, harness.order(owner, "example.com"))[0].challenges[0]
     before = harness.storage.snapshot()
-    _refused(lambda: harness.ra.answer_challenge(stranger, challenge.id, {}), "unauthorized", 403)
-    _refused(lambda: harness.ra.get_challenge(stranger, challenge.id), "unauthorized", 403)
-    _refused(lambda: harness.ra.answer_challenge(owner, 999_999, {}), "malformed", 404)
-    _refused(lambda: harness.ra.deactivate_authorization(stranger, challenge.authorization_id), "unauthorized")
+    refused(lambda: harness.ra.answer_challenge(stranger, challenge.id, {}), "unauthorized", 403)
+    refused(lambda: harness.ra.get_challenge(stranger, challenge.id), "unauthorized", 403)
+    refused(lambda: harness.ra.answer_challenge(owner, 999_999, {}), "malformed", 404)
+    refused(lambda: harness.ra.deactivate_authorization(stranger, challenge.authorization_id), "unauthorized")
     assert harness.storage.snapshot() == before and harness.va.submitted == []
 
 
@@ -224,9 +215,9 @@ def test_legacy_answers_are_checked_and_passed_to_the_va() -> None:
     simple = next(c for c in authorization.challenges if c.type == "simpleHttps")
     dvsni = next(c for c in authorization.challenges if c.type == "dvsni")
     for payload in ({}, {"path": "../etc/passwd"}, {"path": "a" * 26}, {"path": 5}, {"type": "dvsni", "path": "x"}):
-        _refused(lambda payload=payload: harness.ra.answer_challenge(account, simple.id, payload), "malformed")
+        refused(lambda payload=payload: harness.ra.answer_challenge(account, simple.id, payload), "malformed")
     for payload in ({}, {"s": "short"}, {"s": "A" * 43 + "="}, {"s": 1}):
-        _refused(lambda payload=payload: harness.ra.answer_challenge(account, dvsni.id, payload), "malformed")
+        refused(lambda payload=payload: harness.ra.answer_challenge(account, dvsni.id, payload), "malformed")
     assert harness.va.submitted == []
     started = harness.ra.answer_challenge(account, simple.id, {"type": "simpleHttps", "path": "abc_DEF-123"})
     assert started.path == "abc_DEF-123" and harness.va.submitted[-1].path == "abc_DEF-123"
@@ -264,8 +255,8 @@ def test_deactivating_an_authorization_invalidates_its_order() -> None:
     authorization_id = order.authorization_ids[0]
     deactivated = harness.ra.deactivate_authorization(account, authorization_id)
     assert deactivated.status == AuthorizationStatus.DEACTIVATED
-    _refused(lambda: harness.ra.deactivate_authorization(account, authorization_id), "malformed")
-    _refused(lambda: harness.ra.deactivate_authorization(account, 999_999), "malformed", 404)
+    refused(lambda: harness.ra.deactivate_authorization(account, authorization_id), "malformed")
+    refused(lambda: harness.ra.deactivate_authorization(account, 999_999), "malformed", 404)
     refreshed = harness.ra.get_order(order.id)
     assert refreshed is not None and refreshed.status == OrderStatus.INVALID
     assert refreshed.error is not None and "deactivated" in refreshed.error.subproblems[0].detail
@@ -283,7 +274,7 @@ def test_pending_authorizations_and_orders_expire() -> None:
     challenge = _authorizations(harness, order)[0].challenges[0]
     harness.later(days=1, seconds=1)
     assert harness.ra.get_authorization(order.authorization_ids[0]).status == AuthorizationStatus.EXPIRED  # type: ignore[union-attr]
-    _refused(lambda: harness.ra.answer_challenge(account, challenge.id, {}), "malformed")
+    refused(lambda: harness.ra.answer_challenge(account, challenge.id, {}), "malformed")
     expired = harness.ra.get_order(order.id)
     assert expired is not None and expired.status == OrderStatus.INVALID and expired.error is not None
 
@@ -354,7 +345,7 @@ def test_orders_are_listed_in_pages_without_invalid_ones() -> None:
     assert harness.ra.orders_of(account, 2) == (ids[3:6], True)
     assert harness.ra.orders_of(account, 3) == (ids[6:7], False)
     assert harness.ra.orders_of(account, 4) == ([], False)
-    _refused(lambda: harness.ra.orders_of(account, 0), "malformed")
+    refused(lambda: harness.ra.orders_of(account, 0), "malformed")
     harness.ra.deactivate_authorization(account, harness.storage.orders[ids[0]].authorization_ids[0])
     harness.ra.get_order(ids[0])
     assert harness.ra.orders_of(account, 1) == (ids[1:4], True)
@@ -370,7 +361,7 @@ def test_replaces_marks_the_predecessor() -> None:
     renewal = harness.order(account, "example.com", replaces=certificate.ari_id)
     assert renewal.replaces == certificate.ari_id and renewal.status == OrderStatus.READY
     assert harness.storage.certificate_by_ari_id(certificate.ari_id).replaced_by_order == renewal.id  # type: ignore[union-attr]
-    error = _refused(lambda: harness.order(account, "example.com", replaces=certificate.ari_id),
+    error = refused(lambda: harness.order(account, "example.com", replaces=certificate.ari_id),
                      "alreadyReplaced", 409)
     assert str(renewal.id) in error.detail
 
@@ -381,8 +372,8 @@ def test_replaces_refusals() -> None:
     stranger, _ = harness.account()
     _, certificate, _ = harness.issue(account, "example.com")
     before = harness.storage.snapshot()
-    _refused(lambda: harness.order(stranger, "example.com", replaces=certificate.ari_id), "unauthorized", 403)
-    _refused(lambda: harness.order(account, "other.example.com", replaces=certificate.ari_id), "malformed")
+    refused(lambda: harness.order(stranger, "example.com", replaces=certificate.ari_id), "unauthorized", 403)
+    refused(lambda: harness.order(account, "other.example.com", replaces=certificate.ari_id), "malformed")
     assert harness.storage.snapshot() == before
 
 
@@ -409,7 +400,7 @@ def test_replacement_race_is_won_once() -> None:
     account, _ = harness.account()
     _, certificate, _ = harness.issue(account, "example.com")
     harness.storage.replacement_taken = True  # another request marks it between the check and the order
-    _refused(lambda: harness.order(account, "example.com", replaces=certificate.ari_id), "alreadyReplaced", 409)
+    refused(lambda: harness.order(account, "example.com", replaces=certificate.ari_id), "alreadyReplaced", 409)
     loser = max(harness.storage.orders.values(), key=lambda o: o.id)
     assert loser.replaces == certificate.ari_id and loser.status == OrderStatus.INVALID
     assert loser.error is not None and loser.error.short_type == "alreadyReplaced"

@@ -9,21 +9,11 @@ from typing import Any
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from test_ra_harness import Harness
+from test_ra_harness import Harness, refused
 
-from ca_stub.contracts import CAError
 from letsencrypt.acme.ari import certificate_id
 from letsencrypt.acme.crypto import generate_private_key
 from letsencrypt.acme.jws import AccountKey
-
-
-def _refused(call: Any, problem_type: str, status: int | None = None) -> CAError:
-    with pytest.raises(CAError) as caught:
-        call()
-    assert caught.value.problem_type == problem_type, caught.value
-    if status is not None:
-        assert caught.value.status == status
-    return caught.value
 
 
 def _issued(harness: Harness, *domains: str) -> tuple[Any, Any, Any]:
@@ -39,7 +29,7 @@ def test_the_issuing_account_may_revoke() -> None:
     revoked = harness.ra.get_certificate(certificate.serial)
     assert revoked is not None and revoked.revoked_at == harness.clock.now and revoked.revocation_reason == 4
     assert harness.ra.revoked_certificates("fake") == [revoked]
-    _refused(lambda: harness.ra.revoke(certificate.der, 4, account=account, certificate_key_jwk=None),
+    refused(lambda: harness.ra.revoke(certificate.der, 4, account=account, certificate_key_jwk=None),
              "alreadyRevoked")
 
 
@@ -58,7 +48,7 @@ def test_an_account_missing_one_name_may_not() -> None:
     _, certificate, _ = _issued(harness, "example.com", "www.example.com")
     other, _ = harness.account()
     harness.validate(other, harness.order(other, "example.com"))
-    error = _refused(lambda: harness.ra.revoke(certificate.der, 1, account=other, certificate_key_jwk=None),
+    error = refused(lambda: harness.ra.revoke(certificate.der, 1, account=other, certificate_key_jwk=None),
                      "unauthorized", 403)
     assert "www.example.com" in error.detail and "example.com," not in error.detail
     assert harness.ra.get_certificate(certificate.serial).revoked_at is None  # type: ignore[union-attr]
@@ -70,7 +60,7 @@ def test_expired_authorizations_do_not_count() -> None:
     other, _ = harness.account()
     harness.validate(other, harness.order(other, "example.com"))
     harness.later(days=31)
-    _refused(lambda: harness.ra.revoke(certificate.der, 1, account=other, certificate_key_jwk=None), "unauthorized")
+    refused(lambda: harness.ra.revoke(certificate.der, 1, account=other, certificate_key_jwk=None), "unauthorized")
 
 
 def test_the_certificate_key_may_revoke_keeping_the_reason() -> None:
@@ -88,7 +78,7 @@ def test_another_key_or_nobody_may_not() -> None:
     stranger, stranger_key = harness.account()
     for account, jwk in ((None, AccountKey.generate("ec256").jwk), (None, stranger_key.jwk), (stranger, None),
                          (None, None)):
-        _refused(lambda account=account, jwk=jwk: harness.ra.revoke(certificate.der, 1, account=account,
+        refused(lambda account=account, jwk=jwk: harness.ra.revoke(certificate.der, 1, account=account,
                                                                     certificate_key_jwk=jwk), "unauthorized", 403)
     assert harness.ra.revoked_certificates("fake") == []
 
@@ -97,17 +87,17 @@ def test_another_key_or_nobody_may_not() -> None:
 def test_reasons_outside_the_allowed_set(reason: int) -> None:
     harness = Harness.build()
     account, certificate, _ = _issued(harness, "example.com")
-    _refused(lambda: harness.ra.revoke(certificate.der, reason, account=account, certificate_key_jwk=None),
+    refused(lambda: harness.ra.revoke(certificate.der, reason, account=account, certificate_key_jwk=None),
              "badRevocationReason")
 
 
 def test_unknown_or_forged_certificates() -> None:
     harness = Harness.build()
     account, certificate, _ = _issued(harness, "example.com")
-    _refused(lambda: harness.ra.revoke(b"\x30\x03garbage", 0, account=account, certificate_key_jwk=None), "malformed")
+    refused(lambda: harness.ra.revoke(b"\x30\x03garbage", 0, account=account, certificate_key_jwk=None), "malformed")
     stranger_ca = Harness.build()
     _, elsewhere, _ = _issued(stranger_ca, "example.com")
-    _refused(lambda: harness.ra.revoke(elsewhere.der, 0, account=account, certificate_key_jwk=None), "malformed", 404)
+    refused(lambda: harness.ra.revoke(elsewhere.der, 0, account=account, certificate_key_jwk=None), "malformed", 404)
     # Same serial and AKI, another key, self-made: revoking it by its own key must not touch the real one.
     attacker_key = generate_private_key()
     real = x509.load_der_x509_certificate(certificate.der)
@@ -119,7 +109,7 @@ def test_unknown_or_forged_certificates() -> None:
         .sign(attacker_key, hashes.SHA256())
     )
     assert certificate_id(forged) == certificate.ari_id
-    _refused(lambda: harness.ra.revoke(forged.public_bytes(serialization.Encoding.DER), 1, account=None,
+    refused(lambda: harness.ra.revoke(forged.public_bytes(serialization.Encoding.DER), 1, account=None,
                                        certificate_key_jwk=AccountKey(attacker_key).jwk), "malformed", 404)
     assert harness.ra.get_certificate(certificate.serial).revoked_at is None  # type: ignore[union-attr]
 
@@ -142,6 +132,6 @@ def test_renewal_window_is_late_in_the_lifetime() -> None:
 
 def test_renewal_info_for_unknown_or_malformed_ids() -> None:
     harness = Harness.build()
-    _refused(lambda: harness.ra.renewal_info("aYhba4dGQEHhs3uEe6CuLN4ByNQ.AIdlQyE"), "malformed", 404)
+    refused(lambda: harness.ra.renewal_info("aYhba4dGQEHhs3uEe6CuLN4ByNQ.AIdlQyE"), "malformed", 404)
     for bad in ("nodot", "aYhba4dGQEHhs3uEe6CuLN4ByNQ.AIdlQyE=", "aYhba4dGQEHhs3uEe6CuLN4ByNQ.AAAB"):
-        _refused(lambda bad=bad: harness.ra.renewal_info(bad), "malformed", 400)
+        refused(lambda bad=bad: harness.ra.renewal_info(bad), "malformed", 400)
