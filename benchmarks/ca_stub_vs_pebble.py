@@ -29,7 +29,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
-import http.server
 import itertools
 import multiprocessing
 import os
@@ -39,7 +38,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Iterator, MutableMapping
 from multiprocessing.synchronize import Barrier
@@ -50,6 +48,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 from integration.pebble_harness import start_pebble  # noqa: E402 - tests/ is on sys.path from here on
+from integration.responders import http01_responder  # noqa: E402
 
 from letsencrypt.acme import AccountKey, AcmeClient, AcmeError, challenges, crypto  # noqa: E402
 from letsencrypt.acme.messages import AuthorizationStatus, ChallengeType, Identifier  # noqa: E402
@@ -127,34 +126,6 @@ def worker(
     finished, cpu = time.time(), time.process_time() - cpu
     client.close()
     results.put(WorkerResult(index, latencies, phases, failures, started, finished, cpu))
-
-
-# --- the responder: one for all workers ----------------------------------------------------------
-
-
-@contextlib.contextmanager
-def http01_responder(port: int, tokens: MutableMapping[str, bytes]) -> Iterator[None]:
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            body = tokens.get(self.path)
-            self.send_response(200 if body is not None else 404)
-            self.send_header("Content-Type", "text/plain")
-            self.end_headers()
-            self.wfile.write(body or b"not found")
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
 
 
 # --- one measured run --------------------------------------------------------------------------

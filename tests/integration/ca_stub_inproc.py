@@ -41,7 +41,7 @@ from letsencrypt.acme.jws import AccountKey, b64encode
 from letsencrypt.acme.messages import ERROR_PREFIX, Identifier
 
 from ._procs import free_port
-from .test_acme_servers import http01_responder
+from .responders import http01_responder
 
 JOSE = "application/jose+json"
 PROBLEM = "application/problem+json"

@@ -33,6 +33,7 @@ from cryptography.hazmat.primitives import serialization
 
 from letsencrypt.storage import renewal_config
 from letsencrypt.storage.renewal_config import RenewalConfig
+from letsencrypt.testing.client import AcmeTestServer, describe  # describe: imported from here by the tests
 
 REPO = Path(__file__).resolve().parents[2]
 EMAIL = "admin@example.com"
@@ -40,28 +41,15 @@ KINDS = ("cert", "chain", "fullchain", "privkey")
 RUN_TIMEOUT = 90.0
 
 
-class CA(Protocol):
-    """What the runner needs of a running CA (ca_stub or Pebble)."""
+class CA(AcmeTestServer, Protocol):
+    """What the runner needs of a running CA (ca_stub or Pebble): what ``LetsencryptCli`` needs, and
+    its roots."""
 
-    @property
-    def directory_url(self) -> str: ...
-    @property
-    def ca_bundle(self) -> str: ...
-    @property
-    def http_port(self) -> int: ...
-    @property
-    def tls_port(self) -> int: ...
     def roots_pem(self, index: int = 0) -> str: ...
 
 
 class ClientFailed(AssertionError):
     """A ``check=True`` run exited non-zero; the message carries its output."""
-
-
-def describe(result: subprocess.CompletedProcess[str]) -> str:
-    """The command, its exit status and its output, for an assertion message."""
-    return (f"$ {' '.join(result.args)}\nexit {result.returncode}\n--- stdout\n{result.stdout}"
-            f"--- stderr\n{result.stderr}")
 
 
 class ClientRunner:

@@ -8,13 +8,8 @@ a TLS server negotiating ``acme-tls/1`` for tls-alpn-01, and challtestsrv's DNS 
 from __future__ import annotations
 
 import contextlib
-import http.server
-import socket
-import ssl
 import subprocess
-import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -32,6 +27,7 @@ from letsencrypt.acme.messages import (
 )
 
 from .pebble_harness import Pebble
+from .responders import http01_responder, tls_alpn01_responder
 
 pytestmark = pytest.mark.integration
 
@@ -39,83 +35,6 @@ DEADLINE = 60.0
 
 
 # --- challenge responders -------------------------------------------------------------------
-
-
-@contextlib.contextmanager
-def http01_responder(port: int, responses: dict[str, bytes]) -> Iterator[None]:
-    """Serve ``/.well-known/acme-challenge/TOKEN`` bodies on 127.0.0.1:port until the block ends."""
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            body = responses.get(self.path)
-            self.send_response(200 if body is not None else 404)
-            self.send_header("Content-Type", "text/plain")
-            self.end_headers()
-            self.wfile.write(body or b"not found")
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
-
-
-@contextlib.contextmanager
-def tls_alpn01_responder(port: int, certs: dict[str, challenges.ChallengeCertificate], tmp: Path) -> Iterator[None]:
-    """A TLS listener that answers ALPN ``acme-tls/1`` with the challenge certificate for the SNI."""
-    contexts: dict[str, ssl.SSLContext] = {}
-    for name, cert in certs.items():
-        cert_path, key_path = tmp / f"{name}.crt", tmp / f"{name}.key"
-        cert_path.write_bytes(cert.certificate.public_bytes(serialization.Encoding.PEM))
-        key_path.write_bytes(
-            cert.private_key.private_bytes(
-                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-            )
-        )
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        context.set_alpn_protocols([challenges.ACME_TLS_ALPN_PROTOCOL])
-        context.load_cert_chain(cert_path, key_path)
-        contexts[name] = context
-    default = next(iter(contexts.values()))
-    server_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    server_context.set_alpn_protocols([challenges.ACME_TLS_ALPN_PROTOCOL])
-    server_context.load_cert_chain(tmp / f"{next(iter(certs))}.crt", tmp / f"{next(iter(certs))}.key")
-
-    def pick(sock: ssl.SSLObject, server_name: str | None, _ctx: ssl.SSLContext) -> None:
-        sock.context = contexts.get(server_name or "", default)
-
-    server_context.sni_callback = pick  # type: ignore[assignment]  # typeshed: SSLSocket vs SSLObject
-    listener = socket.create_server(("127.0.0.1", port))
-    listener.settimeout(0.2)
-    stop = threading.Event()
-
-    def serve() -> None:
-        while not stop.is_set():
-            try:
-                conn, _ = listener.accept()
-            except TimeoutError:
-                continue
-            with contextlib.suppress(OSError, ssl.SSLError):
-                conn.settimeout(5)
-                with server_context.wrap_socket(conn, server_side=True):
-                    pass
-            conn.close()
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        stop.set()
-        thread.join()
-        listener.close()
 
 
 # --- helpers ----------------------------------------------------------------------------------
@@ -139,6 +58,7 @@ def solve_order(client: AcmeClient, order: OrderHandle, pebble: Pebble, kind: Ch
         challenge = next(c for c in handle.authorization.challenges if c.type == kind)
         picks.append((handle, challenge, challenges.key_authorization(challenge.token or "", client.key)))
     deadline = time.monotonic() + DEADLINE
+    responder: contextlib.AbstractContextManager[object]
     if kind == ChallengeType.HTTP_01:
         bodies = {challenges.http01_path(c.token or ""): challenges.http01_body(ka) for _, c, ka in picks}
         responder = http01_responder(pebble.http_port, bodies)

@@ -38,7 +38,7 @@ from letsencrypt.acme.jws import AccountKey
 from letsencrypt.acme.messages import AuthorizationStatus, ChallengeType, Identifier, OrderStatus
 from letsencrypt.testing import CAStub, free_port, run_ca_stub
 
-from .test_acme_servers import http01_responder
+from .responders import http01_responder
 
 pytestmark = pytest.mark.integration
 

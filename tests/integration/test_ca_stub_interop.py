@@ -45,7 +45,7 @@ from .peers import (
     serial_of,
     webroot_server,
 )
-from .test_acme_servers import http01_responder
+from .responders import http01_responder
 
 pytestmark = pytest.mark.integration
 

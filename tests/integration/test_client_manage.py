@@ -17,7 +17,7 @@ import subprocess
 import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import pytest
 import requests
@@ -29,6 +29,7 @@ from letsencrypt.acme.errors import ProblemError
 from letsencrypt.acme.jws import AccountKey
 from letsencrypt.revocation_status import check_revocation
 from letsencrypt.testing import CAStub, run_ca_stub
+from letsencrypt.testing.client import AcmeTestServer, describe
 
 from .pebble_harness import Pebble
 
@@ -37,15 +38,6 @@ pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[2]
 DOCS = REPO / "docs" / "json-output.md"
 TIMEOUT = 120.0
-
-
-class CA(Protocol):
-    @property
-    def directory_url(self) -> str: ...
-    @property
-    def ca_bundle(self) -> str: ...
-    @property
-    def http_port(self) -> int: ...
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +49,7 @@ def ca(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CAStub]:
 class Client:
     """``python -m letsencrypt ARGS`` with its directories under ``root`` and ``--server`` set to ``ca``."""
 
-    def __init__(self, root: Path, ca: CA) -> None:
+    def __init__(self, root: Path, ca: AcmeTestServer) -> None:
         self.root, self.ca = root, ca
         self.config_dir = root / "config"
 
@@ -93,10 +85,6 @@ class Client:
 
     def serial(self, name: str) -> str:
         return format(x509.load_pem_x509_certificate(self.live(name).read_bytes()).serial_number, "x")
-
-
-def describe(result: subprocess.CompletedProcess[str]) -> str:
-    return f"$ {' '.join(result.args)}\nexit {result.returncode}\n{result.stdout}\n{result.stderr}"
 
 
 def documented_keys(heading: str) -> list[str]:
