@@ -8,11 +8,17 @@ this directory first on ``sys.path``).
 from __future__ import annotations
 
 import dataclasses
+import statistics
 import subprocess
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol, TypeVar
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+    R = TypeVar("R", bound=DataclassInstance)
 
 # Spawns the measured program and prints what os.wait4 says of it. Peak memory must be measured
 # this way: Linux carries a process's ru_maxrss across fork and exec, so a child spawned straight
@@ -73,6 +79,13 @@ class Timed(Protocol):
     def work(self) -> float: ...
     @property
     def rss_mb(self) -> float: ...
+
+
+def median(runs: Sequence[R]) -> R:
+    """The first run with the median ``wall``, ``cpu``, ``rss_mb`` and ``work`` of all ``runs``."""
+    fields = ("wall", "cpu", "rss_mb", "work")
+    return dataclasses.replace(runs[0], **{name: statistics.median(getattr(r, name) for r in runs)
+                                           for name in fields})
 
 
 def report(heading: str, ours: Timed, certbot: Timed | None) -> None:

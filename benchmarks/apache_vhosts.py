@@ -39,7 +39,6 @@ import dataclasses
 import json
 import os
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -47,6 +46,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import _measure
+from _measure import median
 
 ROOT = Path(__file__).resolve().parent.parent
 OURS_PYTHON = ROOT / ".venv" / "bin" / "python"
@@ -228,12 +228,6 @@ def run(client: str, root: Path, target: str, port: int, scratch: Path) -> Run:
     work = scratch / "certbot-dirs"
     shutil.rmtree(work, ignore_errors=True)
     return measure([str(CERTBOT_PYTHON), "-c", CERTBOT, str(root), target, str(work), str(port)], log, env)
-
-
-def median(runs: Sequence[Run]) -> Run:
-    return Run(statistics.median(r.wall for r in runs), statistics.median(r.cpu for r in runs),
-               statistics.median(r.rss_mb for r in runs), statistics.median(r.work for r in runs),
-               runs[0].vhosts, runs[0].chosen)
 
 
 def report(size: int, ours: Run, certbot: Run | None) -> None:

@@ -30,13 +30,13 @@ import dataclasses
 import json
 import os
 import shutil
-import statistics
 import sys
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
 import _measure
+from _measure import median
 
 ROOT = Path(__file__).resolve().parent.parent
 OURS_PYTHON = ROOT / ".venv" / "bin" / "python"
@@ -145,12 +145,6 @@ def run(client: str, root: Path, target: str, log: Path) -> Run:
     if client == "ours":
         return measure([str(OURS_PYTHON), "-c", OURS, str(root / "nginx.conf"), target], log)
     return measure([str(CERTBOT_PYTHON), "-c", CERTBOT, str(root), target], log)
-
-
-def median(runs: Sequence[Run]) -> Run:
-    return Run(statistics.median(r.wall for r in runs), statistics.median(r.cpu for r in runs),
-               statistics.median(r.rss_mb for r in runs), statistics.median(r.work for r in runs),
-               runs[0].servers, runs[0].chosen)
 
 
 def report(size: int, ours: Run, certbot: Run | None) -> None:

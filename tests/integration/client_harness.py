@@ -33,7 +33,11 @@ from cryptography.hazmat.primitives import serialization
 
 from letsencrypt.storage import renewal_config
 from letsencrypt.storage.renewal_config import RenewalConfig
-from letsencrypt.testing.client import AcmeTestServer, describe  # describe: imported from here by the tests
+from letsencrypt.testing.client import (  # describe: imported from here by the tests
+    AcmeTestServer,
+    LetsencryptCli,
+    describe,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 EMAIL = "admin@example.com"
@@ -82,19 +86,10 @@ class ClientRunner:
         return argv
 
     def environment(self, extra: Mapping[str, str | None] | None = None) -> dict[str, str]:
-        """The parent's environment without CA-bundle variables, plus ``self.env`` and ``extra``.
-
-        A value of None in ``extra`` removes that variable.
-        """
-        env = {key: value for key, value in os.environ.items()
-               if key not in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "SSL_CERT_FILE")
-               and not key.startswith("LETSENCRYPT_")}
-        env.update(self.env)
-        for key, value in (extra or {}).items():
-            if value is None:
-                env.pop(key, None)
-            else:
-                env[key] = value
+        """``LetsencryptCli.environment`` (the parent's environment without CA-bundle and
+        ``LETSENCRYPT_*`` variables, plus ``self.env`` and ``extra``, where None removes a variable),
+        with this tree first on ``PYTHONPATH``."""
+        env = LetsencryptCli(self.ca, self.root, env=self.env).environment(extra)
         env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
         return env
 
