@@ -6,7 +6,12 @@ it over the target and fsyncs the folder: after a crash the target holds either 
 new content, never a mix. Temporary files are named ``.<target>.tmp-<random>``;
 ``remove_temporaries`` deletes the ones an interrupted write left behind.
 
-Imports: the standard library and ``letsencrypt.errors``.
+These are not :mod:`letsencrypt.plugin_api.files` (whose ``fsync_dir`` they share): a write here
+creates the temporary file with its final mode, names it with :data:`TEMP_MARKER` so that
+:func:`remove_temporaries` finds what a crash left, and offers the ``before_rename`` crash seam;
+:func:`atomic_symlink` leaves the folder fsync to the caller, which switches several links at once.
+
+Imports: the standard library, ``letsencrypt.errors`` and ``letsencrypt.plugin_api.files``.
 """
 
 from __future__ import annotations
@@ -16,6 +21,8 @@ import os
 import secrets
 from collections.abc import Callable
 from pathlib import Path
+
+from letsencrypt.plugin_api.files import fsync_dir
 
 __all__ = [
     "TEMP_MARKER",
@@ -29,15 +36,6 @@ __all__ = [
 TEMP_MARKER = ".tmp-"
 
 Step = Callable[[str], None]
-
-
-def fsync_dir(path: Path) -> None:
-    """Make the entries of ``path`` (renames, new files, removals) durable."""
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def ensure_dir(path: Path, mode: int) -> Path:

@@ -10,7 +10,8 @@ Role: an installer and authenticator for Apache 2.4 on Debian's layout, found on
   and ``${VAR}``, ``<IfModule>``/``<IfDefine>``/``<IfVersion>``/``<IfFile>``, ``LoadModule``.
 - ``model``: the virtual hosts, their addresses and names, and the vhost Apache picks for a name.
 - ``errors``: what the reading layer raises (all are ``letsencrypt.plugin_api`` errors).
-- ``control``, ``transactions``, ``snippets``: running the server, checkpoints, generated text.
+- ``control``, ``transactions``, ``snippets``: running the server, checkpoints (on
+  ``letsencrypt.plugin_api.checkpoints``), generated text.
 - actions: ``installer`` (with ``tls_vhost`` and ``layout``), ``authenticator``, ``server`` (the
   configuration shared by both in one run) and ``plugin`` (the entry point's class).
 

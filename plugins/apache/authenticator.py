@@ -39,6 +39,7 @@ from letsencrypt.plugin_api import (
     PluginContext,
     PluginError,
 )
+from letsencrypt.plugin_api.solutions import dvsni_solution
 
 from . import snippets
 from .control import ApacheNotRunning, http_get, module_links
@@ -166,13 +167,7 @@ class ApacheAuthenticator:
         plan.responses.append(solution.response_payload())
 
     def _dvsni(self, task: ChallengeTask, plan: _Plan) -> None:
-        r, nonce = task.challenge.r, task.challenge.nonce
-        if r is None or nonce is None:
-            raise ChallengeSetupError(f"the CA's dvsni challenge for {task.domain} lacks r or nonce")
-        try:
-            solution = challenges.dvsni_solution(r, nonce, task.domain, task.account_key)
-        except ValueError as err:
-            raise ChallengeSetupError(f"cannot answer the CA's dvsni challenge for {task.domain}: {err}") from err
+        solution = dvsni_solution(task)
         self._temporary_vhost(solution.sni, solution.challenge_certificate, plan, include=None)
         der = ssl.PEM_cert_to_DER_cert(solution.challenge_certificate.certificate_pem().decode())
         host = connect_host(self.site.config, None, self.context.https_port)

@@ -13,7 +13,8 @@ A reload is not a sleep (certbot sleeps a fixed time): :meth:`Apache.graceful` s
 then watches its children until one of the new generation exists (the parent starts new children
 only once it has read the new configuration) and the caller's own check passes, for example that
 the vhost now presents the new certificate (:func:`served_leaf`) or the challenge file
-(:func:`http_get`). Every wait has a deadline (:func:`wait_until`).
+(:func:`http_get`). Every wait has a deadline (:func:`wait_until`). These probes and the process
+checks are :mod:`letsencrypt.plugin_api.probes`, re-exported here.
 
 :func:`module_links` enables modules the Debian way, as ``a2enmod`` does: symlinks from
 ``mods-enabled`` to ``mods-available/X.load`` (and ``X.conf``), dependencies (``# Depends:``) first.
@@ -26,20 +27,18 @@ from __future__ import annotations
 import dataclasses
 import functools
 import grp
-import http.client
 import logging
 import os
 import pwd
 import re
 import shutil
-import socket
-import ssl
 import subprocess
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
-from letsencrypt.plugin_api import MisconfigurationError, PluginError
+from letsencrypt.plugin_api import MisconfigurationError, PluginError, probes
+from letsencrypt.plugin_api.probes import HttpAnswer, children, http_get, pid_alive, served_leaf
 
 from .transactions import Link
 
@@ -167,7 +166,7 @@ class Apache:
         except OSError as err:
             raise ApacheNotRunning(f"Apache is not running: cannot read its pid file {pid_file} ({err.strerror})",
                                    hint=hint) from err
-        if not text.isdigit() or not _alive(int(text)):
+        if not text.isdigit() or not pid_alive(int(text)):
             raise ApacheNotRunning(f"Apache is not running: no process has the pid {text[:20]!r} in {pid_file}",
                                    hint=hint)
         return int(text)
@@ -182,7 +181,7 @@ class Apache:
         """
         started = time.monotonic()
         parent = self.parent_pid()
-        before = _children(parent)
+        before = children(parent)
         args = self.command("graceful") if self.is_debian_default else self.command("-k", "graceful")
         result = self._run(args)
         if result.returncode != 0:
@@ -190,10 +189,10 @@ class Apache:
                                         hint="fix the error named above; Apache keeps serving the old configuration")
 
         def reloaded() -> str | None:
-            if not _alive(parent):
+            if not pid_alive(parent):
                 raise ApacheNotRunning(f"the Apache parent (pid {parent}) exited during the reload",
                                        hint=f"see the error log in {self.environment()['APACHE_LOG_DIR']}")
-            if not _children(parent) - before:
+            if not children(parent) - before:
                 return f"the parent (pid {parent}) has started no child of the new generation yet"
             return check() if check is not None else None
 
@@ -234,38 +233,6 @@ def _words(result: subprocess.CompletedProcess[str]) -> str:
     lines = [line.strip() for line in (result.stderr + result.stdout).splitlines() if line.strip()]
     lines = [line for line in lines if "AH00558" not in line and not line.startswith("Action '")]
     return " / ".join(lines[-4:]) or f"exit status {result.returncode}"
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[-1].split()[0]
-    except (OSError, IndexError):
-        return True
-    return state != "Z"
-
-
-def _children(pid: int) -> set[int]:
-    """The pids of ``pid``'s child processes (Linux ``/proc``)."""
-    try:
-        return {int(item) for item in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()}
-    except OSError:
-        pass
-    found = set()
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                fields = (entry / "stat").read_text().rsplit(")", 1)[-1].split()
-            except OSError:
-                continue
-            if len(fields) > 1 and fields[1] == str(pid):
-                found.add(int(entry.name))
-    return found
 
 
 # --- modules, the Debian way -------------------------------------------------------------------------
@@ -309,76 +276,5 @@ def module_links(server_root: Path, module: str, loaded: set[str]) -> dict[Path,
 
 
 def wait_until(check: Callable[[], str | None], deadline: float, what: str) -> None:
-    """Call ``check`` until it returns None; it returns what it saw otherwise (for the error).
-
-    Polls quickly at first (1 ms, doubling to 50 ms) and raises :class:`MisconfigurationError` naming
-    ``what`` and the last observation after ``deadline`` seconds. Exceptions from ``check`` propagate.
-    """
-    end = time.monotonic() + deadline
-    interval = 0.001
-    while True:
-        seen = check()
-        if seen is None:
-            return
-        if time.monotonic() >= end:
-            raise MisconfigurationError(f"timed out after {deadline:g} s waiting for {what}: {seen}",
-                                        hint="see Apache's error log")
-        time.sleep(interval)
-        interval = min(interval * 2, 0.05)
-
-
-def _unverified() -> ssl.SSLContext:
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    context.check_hostname = False
-    context.verify_mode = ssl.CERT_NONE
-    return context
-
-
-def served_leaf(host: str, port: int, server_name: str, *, timeout: float = 2.0) -> bytes:
-    """The DER certificate the TLS server at ``host``:``port`` presents for SNI ``server_name``.
-
-    Not verified (this is the check that the right certificate is there); raises ``OSError``.
-    """
-    with socket.create_connection((host, port), timeout=timeout) as raw, \
-            _unverified().wrap_socket(raw, server_hostname=server_name) as tls:
-        der = tls.getpeercert(binary_form=True)
-    if der is None:
-        raise ssl.SSLError(f"{host}:{port} presented no certificate for {server_name}")
-    return der
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class HttpAnswer:
-    status: int
-    headers: dict[str, str]
-    body: bytes
-
-
-def http_get(host: str, port: int, host_header: str, path: str, *, tls: bool = False,
-             timeout: float = 2.0) -> HttpAnswer:
-    """GET ``path`` from ``host``:``port`` with ``Host: host_header`` (TLS unverified, SNI = host header)."""
-    connection: http.client.HTTPConnection
-    if tls:
-        connection = _SniHTTPSConnection(host, port, host_header, timeout=timeout, context=_unverified())
-    else:
-        connection = http.client.HTTPConnection(host, port, timeout=timeout)
-    try:
-        connection.request("GET", path, headers={"Host": host_header, "Connection": "close"})
-        response = connection.getresponse()
-        body = response.read()
-        return HttpAnswer(response.status, {k.lower(): v for k, v in response.getheaders()}, body)
-    finally:
-        connection.close()
-
-
-class _SniHTTPSConnection(http.client.HTTPSConnection):
-    """HTTPS to an address, with SNI set to the virtual host's name rather than the address."""
-
-    def __init__(self, host: str, port: int, server_name: str, *, timeout: float, context: ssl.SSLContext) -> None:
-        super().__init__(host, port, timeout=timeout, context=context)
-        self._server_name = server_name
-        self._ssl_context = context
-
-    def connect(self) -> None:
-        http.client.HTTPConnection.connect(self)
-        self.sock = self._ssl_context.wrap_socket(self.sock, server_hostname=self._server_name)
+    """:func:`letsencrypt.plugin_api.probes.wait_until`, its error pointing at Apache's error log."""
+    probes.wait_until(check, deadline, what, hint="see Apache's error log")

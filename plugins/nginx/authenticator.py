@@ -29,6 +29,7 @@ from typing import Any
 
 from letsencrypt.acme import challenges
 from letsencrypt.plugin_api import ChallengeSetupError, ChallengeTask, ChallengeType, Identifier, NotSupported
+from letsencrypt.plugin_api.solutions import dvsni_solution
 
 from .configuration import MANAGED, Configuration, connect_host, listens_for, managed
 from .model import serving
@@ -138,15 +139,10 @@ def _simple_https(conf: Configuration, task: ChallengeTask, ports: Ports, scratc
 
 
 def _dvsni(conf: Configuration, task: ChallengeTask, ports: Ports, scratch: Path, done: Provisioned) -> None:
-    r, nonce = task.challenge.r, task.challenge.nonce
-    if r is None or nonce is None:
-        raise ChallengeSetupError(f"the CA's dvsni challenge for {task.domain} lacks r or nonce")
-    try:
-        solution = challenges.dvsni_solution(r, nonce, task.domain, task.account_key)
-    except ValueError as err:
-        raise ChallengeSetupError(f"cannot answer the CA's dvsni challenge for {task.domain}: {err}") from err
+    solution = dvsni_solution(task)
     pair = solution.challenge_certificate
-    cert_file, key_file = _write_pair(done, scratch, f"dvsni-{nonce}", pair.certificate_pem(), pair.private_key_pem())
+    cert_file, key_file = _write_pair(done, scratch, f"dvsni-{task.challenge.nonce}", pair.certificate_pem(),
+                                      pair.private_key_pem())
     listens = listens_for(conf, ports.https, ports.address, tls=True)
     conf.append_server(_tls_server(listens, solution.sni, cert_file, key_file, [managed("return", "404")]))
     der = ssl.PEM_cert_to_DER_cert(pair.certificate_pem().decode("ascii"))

@@ -29,6 +29,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from letsencrypt.plugin_api import MisconfigurationError, PluginError
+from letsencrypt.plugin_api.probes import children, process_exists
 
 from .probes import wait_until
 
@@ -203,7 +204,7 @@ class Nginx:
         """
         started = time.monotonic()
         master = self.master_pid(pid_path)
-        before = _children(master)
+        before = children(master)
         log_offset = _size(error_log)
         result = self._run([*self.base_args(), "-s", "reload"])
         if result.returncode != 0:
@@ -216,7 +217,7 @@ class Nginx:
                 raise MisconfigurationError(
                     f"nginx did not take the new configuration: {refused}",
                     hint="nginx keeps serving the old configuration; fix the cause named above")
-            now = _children(master)
+            now = children(master)
             if not now - before:
                 if not _is_nginx_master(master):
                     raise NginxNotRunning(f"the nginx master (pid {master}) exited during the reload",
@@ -240,12 +241,8 @@ def _nginx_words(result: subprocess.CompletedProcess[str]) -> str:
 
 
 def _is_nginx_master(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+    if not process_exists(pid):
         return False
-    except PermissionError:
-        pass
     try:
         title = Path(f"/proc/{pid}/cmdline").read_bytes()
     except OSError:
@@ -267,27 +264,6 @@ def _accepts(pid: int) -> bool:
     except OSError:
         return False  # gone
     return b"worker process" in title and b"shutting down" not in title
-
-
-def _children(pid: int) -> set[int]:
-    """The pids of ``pid``'s child processes (Linux ``/proc``)."""
-    try:
-        text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
-        return {int(item) for item in text.split()}
-    except OSError:
-        pass
-    found = set()
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        fields = stat.rsplit(")", 1)[-1].split()
-        if len(fields) > 1 and fields[1] == str(pid):
-            found.add(int(entry.name))
-    return found
 
 
 def _size(path: Path | None) -> int:

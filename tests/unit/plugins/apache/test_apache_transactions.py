@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from plugins.apache.transactions import Checkpoints, Link, TransactionError, atomic_write
+from plugins.apache.transactions import Checkpoints, Link, TransactionError
 
 
 class Crash(BaseException):
@@ -209,16 +209,6 @@ def test_rollback_restores_a_link_that_was_replaced_by_a_file_and_the_other_way(
     assert paths["ports"].is_symlink() and paths["old"].read_bytes() == b"now a file"
     checkpoints.rollback()
     assert _state(paths["root"]) == before
-
-
-def test_atomic_write_keeps_mode_and_leaves_no_temporary_file(tmp_path: Path) -> None:
-    target = tmp_path / "f.conf"
-    target.write_bytes(b"old")
-    os.chmod(target, 0o600)
-    atomic_write(target, b"new")
-    assert target.read_bytes() == b"new"
-    assert target.stat().st_mode & 0o777 == 0o600
-    assert [p.name for p in tmp_path.iterdir()] == ["f.conf"]
 
 
 def test_a_transaction_records_files_another_writer_changes_then_rolls_them_back(tmp_path: Path) -> None:

@@ -134,7 +134,7 @@ def test_children_lists_child_processes() -> None:
 
     child = subprocess.Popen(["sleep", "5"])
     try:
-        assert child.pid in control._children(os.getpid())
+        assert child.pid in control.children(os.getpid())
     finally:
         child.kill()
         child.wait()

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from plugins.nginx.transactions import Checkpoints, TransactionError, atomic_write
+from plugins.nginx.transactions import Checkpoints, TransactionError
 
 
 class Crash(BaseException):
@@ -143,13 +143,3 @@ def test_an_unreadable_manifest_is_reported_with_its_folder(tmp_path: Path) -> N
     (root / checkpoint.id / "manifest.json").write_text("{not json")
     with pytest.raises(TransactionError, match=checkpoint.id):
         Checkpoints(root).rollback(1)
-
-
-def test_atomic_write_keeps_mode_and_leaves_no_temporary_file(tmp_path: Path) -> None:
-    target = tmp_path / "f.conf"
-    target.write_bytes(b"old")
-    os.chmod(target, 0o600)
-    atomic_write(target, b"new")
-    assert target.read_bytes() == b"new"
-    assert target.stat().st_mode & 0o777 == 0o600
-    assert [p.name for p in tmp_path.iterdir()] == ["f.conf"]

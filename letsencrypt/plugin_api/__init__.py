@@ -1,6 +1,9 @@
 """The public plugin contract: what a third-party authenticator or installer implements.
 
-This one module is the whole contract (DESIGN.md "Plugins", STYLE.md section 1). A plugin is a
+This module is the contract (DESIGN.md "Plugins", STYLE.md section 1); its public submodules are
+helpers an installer may use: ``files`` (atomic, durable writes), ``checkpoints`` (crash-safe,
+exact rollback of configuration files), ``probes`` (what a server serves, its processes) and
+``solutions`` (challenge answers checked once for every plugin). A plugin is a
 class registered under the entry-point group ``letsencrypt.plugins``; the client finds it there,
 builds ``--<plugin>-<option>`` flags from its :class:`Option` declarations, constructs it with a
 :class:`PluginContext` and calls the methods of :class:`Authenticator` and/or :class:`Installer`.

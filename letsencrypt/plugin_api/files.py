@@ -1,8 +1,10 @@
-"""Atomic changes of single paths: a file's bytes, a symbolic link, a removal; each durable when it returns.
+"""Atomic, durable changes of single paths, for plugins that edit a server's configuration.
 
-Role: the primitives under :mod:`.transactions`. Readers (Apache, a crash-recovery run) see either
-the old or the new state of a path, never a mix: new content goes to a temporary name beside the
-path, is fsynced and renamed over it, and the folder is fsynced.
+A reader (the web server, a crash-recovery run) sees either the old or the new state of a path,
+never a mix: new bytes go to a temporary name beside the path, are fsynced and renamed over it, and
+the folder is fsynced. :class:`Content` names a path's whole state (bytes, a :class:`Link`, or
+nothing) so that a caller can record it and put it back exactly; :mod:`.checkpoints` builds
+rollback on these.
 
 Allowed imports: the standard library.
 """
@@ -13,6 +15,7 @@ import contextlib
 import dataclasses
 import os
 import secrets
+from collections.abc import Iterator
 from pathlib import Path
 
 __all__ = [
@@ -35,6 +38,7 @@ Content = bytes | Link | None
 
 
 def fsync_dir(path: Path) -> None:
+    """Make the entries of folder ``path`` (a rename, a new file) durable."""
     fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
     try:
         os.fsync(fd)
@@ -44,6 +48,22 @@ def fsync_dir(path: Path) -> None:
 
 def _beside(path: Path) -> Path:
     return path.with_name(f".{path.name}.letsencrypt-{secrets.token_hex(4)}")
+
+
+@contextlib.contextmanager
+def _replacing(temporary: Path, path: Path) -> Iterator[None]:
+    """Once the block has made ``temporary`` whole, rename it over ``path`` and fsync the folder.
+
+    If the block or the rename raises, ``temporary`` is removed and ``path`` is left as it was.
+    """
+    try:
+        yield
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            temporary.unlink()
+        raise
+    fsync_dir(path.parent)
 
 
 def atomic_write(path: Path, data: bytes, *, mode: int | None = None, owner: tuple[int, int] | None = None) -> None:
@@ -59,34 +79,22 @@ def atomic_write(path: Path, data: bytes, *, mode: int | None = None, owner: tup
             mode = NEW_FILE_MODE
     temporary = _beside(path)
     fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fchmod(handle.fileno(), mode)
-            if owner is not None:
-                with contextlib.suppress(PermissionError):
-                    os.fchown(handle.fileno(), *owner)
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            temporary.unlink()
-        raise
-    fsync_dir(path.parent)
+    with _replacing(temporary, path), os.fdopen(fd, "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fchmod(handle.fileno(), mode)
+        if owner is not None:
+            with contextlib.suppress(PermissionError):
+                os.fchown(handle.fileno(), *owner)
+        os.fsync(handle.fileno())
 
 
 def atomic_symlink(path: Path, target: str) -> None:
     """Make ``path`` a symlink to ``target`` in one step (link beside it, rename), whatever was there."""
     temporary = _beside(path)
     os.symlink(target, temporary)
-    try:
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            temporary.unlink()
-        raise
-    fsync_dir(path.parent)
+    with _replacing(temporary, path):
+        pass
 
 
 def remove(path: Path) -> None:
