@@ -123,13 +123,9 @@ class StandaloneAuthenticator:
 
     @staticmethod
     def _dvsni(task: ChallengeTask) -> tuple[_Served, Mapping[str, Any]]:
-        r, nonce = task.challenge.r, task.challenge.nonce
-        if r is None or nonce is None:
-            raise ChallengeSetupError(f"the CA's dvsni challenge for {task.domain} lacks r or nonce")
-        try:
-            solution = challenges.dvsni_solution(r, nonce, task.domain, task.account_key)
-        except ValueError as err:
-            raise ChallengeSetupError(f"cannot answer the CA's dvsni challenge for {task.domain}: {err}") from err
+        from letsencrypt.plugin_api.solutions import dvsni_solution  # legacy: only when a CA offers dvsni
+
+        solution = dvsni_solution(task)
         context = _tls.server_context(solution.challenge_certificate)
         return _Served(ChallengeType.DVSNI, sni=solution.sni, context=context), solution.response_payload()
 
