@@ -18,13 +18,13 @@ with certbot; ``failures`` counts them so the caller can say so.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import os
 import subprocess
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from letsencrypt.acme.records import record
 from letsencrypt.plugin_api import Reporter
 
 __all__ = ["HookCommands", "HookRunner"]
@@ -34,7 +34,7 @@ logger = logging.getLogger(__name__)
 HOOK_TIMEOUT = 600.0
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
+@record
 class HookCommands:
     pre: tuple[str, ...] = ()
     post: tuple[str, ...] = ()

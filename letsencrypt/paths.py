@@ -20,10 +20,11 @@ no other module names an OS path. Imports: the standard library only.
 
 from __future__ import annotations
 
-import dataclasses
 import urllib.parse
 from pathlib import Path
 from typing import Literal
+
+from letsencrypt.acme.records import record
 
 __all__ = [
     "DEFAULT_CONFIG_DIR",
@@ -61,7 +62,7 @@ def server_folder(server_url: str) -> Path:
     return Path(host, *segments)
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
+@record
 class Paths:
     """The three roots (``--config-dir``, ``--work-dir``, ``--logs-dir``) and the layout under them."""
 

@@ -18,7 +18,6 @@ Imports: the standard library, cryptography and requests.
 
 from __future__ import annotations
 
-import dataclasses
 import datetime
 import logging
 import os
@@ -34,6 +33,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, padding, rsa
 from cryptography.x509 import ocsp
 from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID
+
+from letsencrypt.acme.records import record
 
 __all__ = [
     "DEFAULT_TIMEOUT",
@@ -56,7 +57,7 @@ CRL_MAX_BYTES = 32 * 1024 * 1024
 CLOCK_SKEW = datetime.timedelta(minutes=5)
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
+@record
 class RevocationStatus:
     """What the CA says about one certificate.
 

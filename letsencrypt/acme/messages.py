@@ -36,6 +36,7 @@ from letsencrypt.acme._status import (
 )
 from letsencrypt.acme.errors import MessageError
 from letsencrypt.acme.jws import b64encode
+from letsencrypt.acme.records import record
 
 __all__ = [
     "Account",
@@ -66,7 +67,7 @@ __all__ = [
 ERROR_PREFIX = "urn:ietf:params:acme:error:"
 LEGACY_ERROR_PREFIX = "urn:acme:error:"
 
-@dataclasses.dataclass(frozen=True, slots=True)
+@record
 class Identifier:
     """An identifier object (RFC 8555 §9.7.7; ``ip`` from RFC 8738 §3)."""
 
@@ -102,7 +103,7 @@ class Identifier:
         return self.value
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
+@record
 class Problem:
     """An RFC 7807 problem document, with RFC 8555 §6.7.1 subproblems."""
 
@@ -154,7 +155,7 @@ class Problem:
         return out
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
+@record
 class DirectoryMeta:
     """The directory's ``meta`` object (RFC 8555 §7.1.1, ``profiles`` from the profiles draft)."""
 
@@ -190,7 +191,7 @@ class DirectoryMeta:
         return out
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
+@record
 class Directory:
     """The directory object (RFC 8555 §7.1.1; ``renewalInfo`` from RFC 9773 §4)."""
 
@@ -235,7 +236,7 @@ class Directory:
         return out
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
+@record
 class NewAccountRequest:
     """The ``newAccount`` request payload (RFC 8555 §7.3)."""
 
@@ -266,7 +267,7 @@ class NewAccountRequest:
         return out
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
+@record
 class Account:
     """An account object (RFC 8555 §7.1.2)."""
 
@@ -298,7 +299,7 @@ class Account:
         return out
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
+@record
 class AccountUpdate:
     """A POST to the account URL (RFC 8555 §7.3.2, §7.3.6); also agreeing to new terms."""
 
@@ -325,7 +326,7 @@ class AccountUpdate:
         return out
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
+@record
 class NewOrderRequest:
     """The ``newOrder`` payload (RFC 8555 §7.4; ``replaces`` RFC 9773 §5; ``profile`` profiles draft)."""
 
@@ -356,7 +357,7 @@ class NewOrderRequest:
         return out
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
+@record
 class Order:
     """An order object (RFC 8555 §7.1.3)."""
 
@@ -405,7 +406,7 @@ class Order:
         return out
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
+@record
 class Challenge:
     """A challenge object (RFC 8555 §7.1.5, §8); ``r``/``nonce`` carry the 2015 ``dvsni`` fields."""
 
@@ -448,7 +449,7 @@ class Challenge:
         return out
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
+@record
 class Authorization:
     """An authorization object (RFC 8555 §7.1.4); ``combinations`` from the 2015 draft."""
 
@@ -485,7 +486,7 @@ class Authorization:
         return out
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
+@record
 class FinalizeRequest:
     """The finalize payload (RFC 8555 §7.4): a DER CSR."""
 
@@ -499,7 +500,7 @@ class FinalizeRequest:
         return {"csr": b64encode(self.csr)}
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
+@record
 class RevocationRequest:
     """The ``revokeCert`` payload (RFC 8555 §7.6): a DER certificate and an RFC 5280 reason code."""
 
@@ -520,7 +521,7 @@ class RevocationRequest:
         return out
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
+@record
 class KeyChangeRequest:
     """The inner payload of ``keyChange`` (RFC 8555 §7.3.5)."""
 
@@ -536,7 +537,7 @@ class KeyChangeRequest:
         return {"account": self.account, "oldKey": dict(self.old_key)}
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
+@record
 class OrdersList:
     """One page of an account's orders (RFC 8555 §7.1.2.1)."""
 
@@ -550,7 +551,7 @@ class OrdersList:
         return {"orders": list(self.orders)}
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
+@record
 class RenewalInfo:
     """A renewal information object (RFC 9773 §4.2)."""
 

@@ -35,6 +35,7 @@ from cryptography.hazmat.primitives import serialization
 from letsencrypt.acme import crypto
 from letsencrypt.acme.errors import MessageError, ProblemError
 from letsencrypt.acme.jws import AccountKey
+from letsencrypt.acme.records import record
 from letsencrypt.cli import command
 from letsencrypt.cli._context import runtime_from
 from letsencrypt.cli._install import install_lineage
@@ -258,7 +259,7 @@ def delete(ctx: click.Context, **params: Any) -> None:
 # --- revoke ---------------------------------------------------------------------------------------
 
 
-@dataclasses.dataclass(frozen=True)
+@record
 class _Target:
     certificate: x509.Certificate
     label: str

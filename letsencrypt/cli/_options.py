@@ -7,7 +7,6 @@ options plugins declare (``letsencrypt.plugin_api.Option``).
 
 from __future__ import annotations
 
-import dataclasses
 import os
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -17,6 +16,7 @@ import click
 
 from letsencrypt import paths as default_paths
 from letsencrypt.acme.crypto import CertKeyType
+from letsencrypt.acme.records import record
 from letsencrypt.errors import ConfigError
 from letsencrypt.issuance import normalize_challenges
 from letsencrypt.plugin_api import Option
@@ -113,7 +113,7 @@ def plugin_flag_options(options: Sequence[tuple[str, Option]]) -> list[click.Opt
     return flags
 
 
-@dataclasses.dataclass(frozen=True)
+@record
 class Settings:
     """Every common flag, resolved once per run."""
 

@@ -39,6 +39,7 @@ from typing import Any, ClassVar, Literal, Protocol, runtime_checkable
 from letsencrypt.acme import challenges
 from letsencrypt.acme.jws import AccountKey
 from letsencrypt.acme.messages import Challenge, ChallengeType, Identifier
+from letsencrypt.acme.records import record
 
 __all__ = [
     "API_VERSION",
@@ -118,7 +119,7 @@ _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off", ""})
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
+@record
 class Option:
     """One setting a plugin accepts; it becomes the flag ``--<plugin>-<name>``.
 
@@ -189,7 +190,7 @@ class Reporter(Protocol):
         """A transient status line while waiting."""
 
 
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+@record(kw_only=True)
 class PluginContext:
     """Everything a plugin gets from the client, handed to its constructor; no global state.
 
@@ -215,7 +216,7 @@ class PluginContext:
     server_url: str = ""
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
+@record
 class ChallengeTask:
     """One challenge to solve: the identifier, the CA's challenge object and the key authorization.
 

@@ -34,6 +34,7 @@ from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from letsencrypt.acme.records import record
 from letsencrypt.plugin_api import PluginError
 from letsencrypt.plugin_api.files import (
     Content,
@@ -67,7 +68,7 @@ def _no_step(_: str) -> None:
     """The production value of the ``step`` test seam (tests raise from it to simulate a crash)."""
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
+@record
 class _Before:
     """One path as it was before a checkpoint: a file (blob, mode, owner), a symlink, or absent."""
 
@@ -95,7 +96,7 @@ class _Before:
         return (folder / "blobs" / self.blob).read_bytes()
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
+@record
 class Checkpoint:
     """A saved checkpoint: ``id`` (its folder name), ``title``, the paths it changed, the folders it made."""
 

@@ -12,11 +12,12 @@ Allowed imports: the standard library.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import os
 import secrets
 from collections.abc import Iterator
 from pathlib import Path
+
+from letsencrypt.acme.records import record
 
 __all__ = [
     "Content", "Link", "atomic_symlink", "atomic_write", "current", "fsync_dir", "missing_parents", "remove",
@@ -26,7 +27,7 @@ __all__ = [
 NEW_FILE_MODE = 0o644
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
+@record
 class Link:
     """What a path should become: a symbolic link to ``target`` (kept as written, often relative)."""
 

@@ -18,7 +18,6 @@ Allowed imports: the standard library and ``letsencrypt.plugin_api``.
 
 from __future__ import annotations
 
-import dataclasses
 import http.client
 import os
 import socket
@@ -27,6 +26,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from letsencrypt.acme.records import record
 from letsencrypt.plugin_api import MisconfigurationError
 
 __all__ = [
@@ -89,7 +89,7 @@ def served_leaf(host: str, port: int, server_name: str, *, timeout: float = 2.0)
     return der
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
+@record
 class ServedChain:
     """DER certificates as sent, leaf first; ``complete`` is False when only the leaf could be seen."""
 
@@ -174,7 +174,7 @@ def pem_certificates(pem: bytes | str) -> tuple[bytes, ...]:
     return tuple(found)
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
+@record
 class HttpAnswer:
     status: int
     headers: dict[str, str]

@@ -27,6 +27,7 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any, Self
 
 from letsencrypt.acme.challenges import ACME_TLS_ALPN_PROTOCOL
+from letsencrypt.acme.records import record
 from letsencrypt.plugins import _tls
 from letsencrypt.plugins._responders import REQUEST_TIMEOUT, listen
 
@@ -111,7 +112,7 @@ class _Responder:
         logger.debug("%s on port %d stopped", self._thread.name, self.port)
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
+@record
 class TlsRoutes:
     """Which server context a handshake gets, decided from its peeked ClientHello.
 

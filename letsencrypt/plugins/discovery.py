@@ -14,12 +14,12 @@ Imports: stdlib and ``letsencrypt.plugin_api``; never a plugin module by name.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, Protocol
 
+from letsencrypt.acme.records import record
 from letsencrypt.plugin_api import ENTRY_POINT_GROUP, Option, PluginError
 from letsencrypt.plugins import _entry_points
 
@@ -45,7 +45,7 @@ _NAME = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 _OWN_DISTRIBUTION = "letsencrypt"
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
+@record
 class BrokenPlugin:
     """An entry point that could not be used: why, and which distribution registered it."""
 
@@ -58,7 +58,7 @@ class BrokenPlugin:
         return f"{type(self.error).__name__}: {self.error}"
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
+@record
 class PluginEntry:
     """A loaded plugin class and what it can do."""
 

@@ -13,7 +13,6 @@ modules.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import ssl
 from collections.abc import Mapping, Sequence
@@ -21,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from letsencrypt.acme import challenges
 from letsencrypt.acme.challenges import ACME_TLS_ALPN_PROTOCOL
+from letsencrypt.acme.records import record
 from letsencrypt.plugin_api import (
     ChallengeSetupError,
     ChallengeTask,
@@ -42,7 +42,7 @@ logger = logging.getLogger(__name__)
 _FALLBACK_NAME = "letsencrypt-standalone.invalid"
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
+@record
 class _Served:
     """What one task put on a listener: an HTTP resource, a TLS route, or both (simpleHttps)."""
 

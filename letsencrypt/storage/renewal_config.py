@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import Literal
 
 from letsencrypt.acme.crypto import CertKeyType
+from letsencrypt.acme.records import record
 from letsencrypt.errors import StorageError
 from letsencrypt.storage import _confobj
 from letsencrypt.storage._confobj import Value
@@ -72,7 +73,7 @@ _TYPED_KEYS = frozenset({
 })
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
+@record
 class Hooks:
     """Commands run around issuance: ``--pre-hook``, ``--post-hook``, ``--deploy-hook``."""
 
@@ -81,7 +82,7 @@ class Hooks:
     deploy: str | None = None
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
+@record
 class LineageFiles:
     """The lineage paths written at the top of the file (certbot reads them; we derive them)."""
 
@@ -92,7 +93,7 @@ class LineageFiles:
     fullchain: Path
 
 
-@dataclasses.dataclass(frozen=True)
+@record
 class RenewalConfig:
     """Everything needed to renew a lineage the way it was obtained.
 
