@@ -7,16 +7,17 @@ existing lineage: that needs ``--expand`` (or a yes at the prompt) and reuses th
 
 from __future__ import annotations
 
-import dataclasses
 import datetime
+import functools
 import logging
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import click
-from cryptography import x509
 
 from letsencrypt._crashpoints import storage_steps
 from letsencrypt.acme import crypto
+from letsencrypt.acme._lazy import lazy_module
 from letsencrypt.acme.ari import certificate_id
 from letsencrypt.acme.client import AcmeClient
 from letsencrypt.acme.errors import (
@@ -28,6 +29,7 @@ from letsencrypt.acme.errors import (
     UserActionRequired,
 )
 from letsencrypt.acme.messages import Identifier
+from letsencrypt.acme.records import record
 from letsencrypt.errors import ChallengeFailed, ConfigError, LetsencryptError
 from letsencrypt.issuance import IssuanceRequest, Obtained, obtain_certificate
 from letsencrypt.paths import Paths
@@ -35,12 +37,17 @@ from letsencrypt.plugin_api import Authenticator, Reporter
 from letsencrypt.storage.lineage import Lineage, find_all, unique_name
 from letsencrypt.storage.renewal_config import RenewalConfig
 
+if TYPE_CHECKING:
+    from cryptography import x509
+else:
+    x509 = lazy_module("cryptography.x509")  # imported on first use: see letsencrypt.acme._lazy
+
 __all__ = ["LineageChoice", "choose_lineage", "issue_for", "key_for"]
 
 logger = logging.getLogger(__name__)
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
+@record
 class LineageChoice:
     name: str
     existing: Lineage | None
@@ -118,7 +125,8 @@ def issue_for(
     identifiers = tuple(Identifier.parse(name) for name in names)
     request = IssuanceRequest(
         identifiers=identifiers,
-        csr_der=csr_der or crypto.make_csr(key, identifiers),
+        # made once the names are validated: it needs cryptography.x509, which loads meanwhile (_preload)
+        csr_der=csr_der or functools.partial(crypto.make_csr, key, identifiers),
         preferred_challenges=preferred_challenges,
         profile=profile,
         replaces=replaces,

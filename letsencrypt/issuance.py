@@ -14,7 +14,6 @@ the authenticator's (``letsencrypt.plugin_api.Authenticator``). Between the two 
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -24,6 +23,7 @@ from letsencrypt.acme import challenges, crypto
 from letsencrypt.acme.client import AcmeClient, AuthorizationHandle, OrderHandle
 from letsencrypt.acme.errors import AcmeError, PollTimeout, ResourceFailed
 from letsencrypt.acme.messages import AuthorizationStatus, Challenge, Identifier
+from letsencrypt.acme.records import record
 from letsencrypt.errors import ChallengeFailed, ConfigError
 from letsencrypt.plugin_api import Authenticator, ChallengeTask, Reporter
 
@@ -54,10 +54,10 @@ def normalize_challenges(values: Sequence[str]) -> tuple[str, ...]:
     return tuple(out)
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
+@record
 class IssuanceRequest:
     identifiers: tuple[Identifier, ...]
-    csr_der: bytes
+    csr_der: bytes | Callable[[], bytes]  # or what makes it, called when the order is ready to finalize
     preferred_challenges: tuple[str, ...] = ()
     profile: str | None = None
     replaces: str | None = None  # RFC 9773 certificate ID of the certificate this one renews
@@ -65,7 +65,7 @@ class IssuanceRequest:
     timeout: float = 120.0  # seconds for validation and finalization together
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
+@record
 class Obtained:
     cert_pem: str  # the leaf
     chain_pem: str  # the intermediates, leaf excluded
@@ -90,7 +90,8 @@ def obtain_certificate(
     ready = authorize(client, authenticator, order, request.preferred_challenges, reporter, deadline=deadline)
     order = ready or client.wait_for_order(order.url, deadline=deadline)
     reporter.progress("finalizing the order")
-    order = client.finalize(order, request.csr_der, deadline=deadline)
+    csr_der = request.csr_der if isinstance(request.csr_der, bytes) else request.csr_der()
+    order = client.finalize(order, csr_der, deadline=deadline)
     crash_point("finalized")
     download = client.download_certificate(order)
     crash_point("downloaded")

@@ -8,21 +8,26 @@ certificates that live less than 10 days (protocol-notes B.9).
 
 from __future__ import annotations
 
-import dataclasses
 import datetime
 import random
+from typing import TYPE_CHECKING
 
-from cryptography import x509
-
+from letsencrypt.acme._lazy import lazy_module
 from letsencrypt.acme.ari import choose_renewal_time
 from letsencrypt.acme.messages import RenewalInfo
+from letsencrypt.acme.records import record
+
+if TYPE_CHECKING:
+    from cryptography import x509
+else:
+    x509 = lazy_module("cryptography.x509")  # imported on first use: see letsencrypt.acme._lazy
 
 __all__ = ["Decision", "renewal_decision"]
 
 SHORT_LIVED = datetime.timedelta(days=10)
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
+@record
 class Decision:
     due: bool
     when: datetime.datetime  # when it is (or was) due

@@ -12,16 +12,20 @@ Imports: stdlib, cryptography and ``letsencrypt.acme`` only.
 from __future__ import annotations
 
 import datetime
-import email.utils
 import math
 import random
 import re
+from typing import TYPE_CHECKING
 
-from cryptography import x509
-
+from letsencrypt.acme._lazy import lazy_module
 from letsencrypt.acme.errors import JWSError, MessageError
 from letsencrypt.acme.jws import b64decode, b64encode
 from letsencrypt.acme.messages import RenewalInfo
+
+if TYPE_CHECKING:
+    from cryptography import x509
+else:
+    x509 = lazy_module("cryptography.x509")  # imported on first use: see letsencrypt.acme._lazy
 
 __all__ = [
     "DEFAULT_RETRY_AFTER",
@@ -151,6 +155,8 @@ def parse_retry_after(header_value: str | None, *, now: datetime.datetime | None
     text = header_value.strip()
     if _DELAY_SECONDS.fullmatch(text):
         return float(max(int(text), 0))
+    import email.utils  # here, not at start-up: ~10 ms, and most Retry-After values are seconds
+
     try:
         when = email.utils.parsedate_to_datetime(text)
     except (TypeError, ValueError, IndexError, OverflowError):

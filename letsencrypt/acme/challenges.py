@@ -22,16 +22,22 @@ import ipaddress
 import re
 import secrets
 from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any
 
-from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
-from cryptography.x509.oid import NameOID
 
+from letsencrypt.acme._lazy import lazy_module
 from letsencrypt.acme.errors import ValidationFailed
 from letsencrypt.acme.jws import AccountKey, PrivateKey, PublicKey, b64encode
 from letsencrypt.acme.messages import ChallengeType, Identifier
+from letsencrypt.acme.records import record
+
+if TYPE_CHECKING:
+    from cryptography import x509
+else:
+    x509 = lazy_module("cryptography.x509")  # imported on first use: see letsencrypt.acme._lazy
 
 __all__ = [
     "ACME_IDENTIFIER_OID",
@@ -71,8 +77,14 @@ __all__ = [
 HTTP01_PATH_PREFIX = "/.well-known/acme-challenge/"
 DNS01_LABEL = "_acme-challenge"
 ACME_TLS_ALPN_PROTOCOL = "acme-tls/1"
-ACME_IDENTIFIER_OID = x509.ObjectIdentifier("1.3.6.1.5.5.7.1.31")
-ACME_IDENTIFIER_V1_OID = x509.ObjectIdentifier("1.3.6.1.5.5.7.1.30.1")  # drafts -01..-04 only; never emitted
+# ACME_IDENTIFIER_OID and ACME_IDENTIFIER_V1_OID (x509.ObjectIdentifier) are made on first use, by
+# the module's __getattr__ below, so that importing this module does not import cryptography.x509.
+ACME_IDENTIFIER_OID_TEXT = "1.3.6.1.5.5.7.1.31"
+ACME_IDENTIFIER_V1_OID_TEXT = "1.3.6.1.5.5.7.1.30.1"  # drafts -01..-04 only; never emitted
+_LAZY_OIDS = {"ACME_IDENTIFIER_OID": ACME_IDENTIFIER_OID_TEXT, "ACME_IDENTIFIER_V1_OID": ACME_IDENTIFIER_V1_OID_TEXT}
+if TYPE_CHECKING:
+    ACME_IDENTIFIER_OID: x509.ObjectIdentifier
+    ACME_IDENTIFIER_V1_OID: x509.ObjectIdentifier
 SIMPLE_HTTPS_CONTENT_TYPE = "text/plain"
 SIMPLE_HTTPS_PATH_MAX = 25
 DVSNI_SUFFIX = ".acme.invalid"
@@ -81,11 +93,27 @@ DVSNI_SUFFIX = ".acme.invalid"
 # backdating absorbs clock skew for validators that look anyway.
 _CERT_BACKDATE = datetime.timedelta(hours=1)
 _CERT_LIFETIME = datetime.timedelta(days=7)
-_CERT_SUBJECT = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "ACME challenge")])
+_CERT_SUBJECT_CN = "ACME challenge"
 
 _B64URL = re.compile(r"[A-Za-z0-9_-]+")
 _HEX_LABEL = re.compile(r"[0-9A-Fa-f]{1,63}")
 _SHOWN = 80  # characters of a fetched value quoted in an error message
+
+
+def __getattr__(name: str) -> Any:  # PEP 562: the public x509 constants, made when first read
+    if name in _LAZY_OIDS:
+        value = _oid(_LAZY_OIDS[name])
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def _oid(dotted: str) -> x509.ObjectIdentifier:
+    return x509.ObjectIdentifier(dotted)
+
+
+def _cert_subject() -> x509.Name:
+    return x509.Name([x509.NameAttribute(x509.NameOID.COMMON_NAME, _CERT_SUBJECT_CN)])
 
 
 def _show(value: bytes | str) -> str:
@@ -215,7 +243,7 @@ def check_dns01(
 # --- challenge certificates (shared by tls-alpn-01 and dvsni) ---------------------------------
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
+@record
 class ChallengeCertificate:
     """A self-signed certificate to present in a validation handshake, with its private key."""
 
@@ -240,8 +268,8 @@ def _self_signed(
     now = datetime.datetime.now(datetime.UTC)
     builder = (
         x509.CertificateBuilder()
-        .subject_name(_CERT_SUBJECT)
-        .issuer_name(_CERT_SUBJECT)
+        .subject_name(_cert_subject())
+        .issuer_name(_cert_subject())
         .public_key(private_key.public_key())
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - _CERT_BACKDATE)
@@ -332,7 +360,7 @@ def tls_alpn01_certificate(
     """
     key = private_key if private_key is not None else ec.generate_private_key(ec.SECP256R1())
     extension = x509.UnrecognizedExtension(
-        ACME_IDENTIFIER_OID, tls_alpn01_extension_value(key_authorization)
+        _oid(ACME_IDENTIFIER_OID_TEXT), tls_alpn01_extension_value(key_authorization)
     )
     certificate = _self_signed(key, [_san_for(identifier)], [(extension, True)])
     return ChallengeCertificate(certificate, key)
@@ -367,16 +395,16 @@ def check_tls_alpn01(
             f"found {_describe_names(names)}"
         )
     try:
-        extension = extensions.get_extension_for_oid(ACME_IDENTIFIER_OID)
+        extension = extensions.get_extension_for_oid(_oid(ACME_IDENTIFIER_OID_TEXT))
     except x509.ExtensionNotFound:
-        if any(ext.oid == ACME_IDENTIFIER_V1_OID for ext in extensions):
+        if any(ext.oid.dotted_string == ACME_IDENTIFIER_V1_OID_TEXT for ext in extensions):
             raise _fail_tls(
                 "the certificate uses the obsolete acmeIdentifier OID "
-                f"{ACME_IDENTIFIER_V1_OID.dotted_string} of drafts before RFC 8737; "
-                f"it must be {ACME_IDENTIFIER_OID.dotted_string}"
+                f"{ACME_IDENTIFIER_V1_OID_TEXT} of drafts before RFC 8737; "
+                f"it must be {ACME_IDENTIFIER_OID_TEXT}"
             ) from None
         raise _fail_tls(
-            f"the certificate lacks the acmeIdentifier extension ({ACME_IDENTIFIER_OID.dotted_string})"
+            f"the certificate lacks the acmeIdentifier extension ({ACME_IDENTIFIER_OID_TEXT})"
         ) from None
     if not extension.critical:
         raise _fail_tls("the certificate's acmeIdentifier extension is not marked critical")
@@ -398,7 +426,7 @@ def _same_name(found: x509.GeneralName, expected: x509.GeneralName) -> bool:
 # --- simpleHttps (2015 draft; protocol-notes A.1) ----------------------------------------------
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
+@record
 class SimpleHttpsSolution:
     """What a client serves for ``simpleHttps``: ``body`` as ``text/plain`` at ``url_path`` over HTTPS."""
 
@@ -471,7 +499,7 @@ def check_simple_https(status: int, content_type: str | None, body: bytes, token
 # --- dvsni, R/S form (2015 draft; protocol-notes A.4) ------------------------------------------
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
+@record
 class DvsniSolution:
     """What a client serves for ``dvsni``: for SNI ``sni``, a certificate naming the domain and ``z_name``.
 

@@ -18,9 +18,8 @@ import json
 import logging
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from letsencrypt.acme import errors
@@ -33,6 +32,7 @@ from letsencrypt.acme._http import (
     links,
     redact,
 )
+from letsencrypt.acme._lazy import lazy_module
 from letsencrypt.acme.ari import certificate_id, parse_retry_after, renewal_info_url
 from letsencrypt.acme.crypto import select_chain
 from letsencrypt.acme.jws import AccountKey, PrivateKey, b64decode, sign_eab, sign_jws
@@ -56,6 +56,12 @@ from letsencrypt.acme.messages import (
     RevocationRequest,
 )
 from letsencrypt.acme.nonces import NoncePool
+from letsencrypt.acme.records import record
+
+if TYPE_CHECKING:
+    from cryptography import x509
+else:
+    x509 = lazy_module("cryptography.x509")  # imported on first use: see letsencrypt.acme._lazy
 
 __all__ = [
     "AccountHandle",
@@ -85,28 +91,28 @@ RETRY_AFTER_MIN = 0.02
 RETRY_AFTER_MAX = 30.0
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
+@record
 class AccountHandle:
     url: str
     account: Account
     created: bool = False
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
+@record
 class OrderHandle:
     url: str
     order: Order
     retry_after: float | None = None
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
+@record
 class AuthorizationHandle:
     url: str
     authorization: Authorization
     retry_after: float | None = None
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
+@record
 class CertificateDownload:
     """The default chain (leaf first, PEM) and every alternate chain the CA linked (§7.4.2)."""
 
@@ -123,14 +129,14 @@ class CertificateDownload:
         return select_chain(self.chains, preferred_issuer)
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
+@record
 class RenewalInfoResponse:
     url: str
     info: RenewalInfo
     retry_after: float | None
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
+@record
 class ExternalAccountBinding:
     """Credentials a CA hands out for External Account Binding (RFC 8555 §7.3.4)."""
 

@@ -16,17 +16,22 @@ import dataclasses
 import datetime
 import ipaddress
 from collections.abc import Iterable, Sequence
-from typing import Literal, get_args
+from typing import TYPE_CHECKING, Literal, get_args
 
-from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes, PublicKeyTypes
-from cryptography.x509.oid import NameOID
 
+from letsencrypt.acme._lazy import lazy_module
 from letsencrypt.acme.errors import ChainNotFound, MessageError
 from letsencrypt.acme.messages import Identifier
+from letsencrypt.acme.records import record
+
+if TYPE_CHECKING:
+    from cryptography import x509
+else:
+    x509 = lazy_module("cryptography.x509")  # imported on first use: see letsencrypt.acme._lazy
 
 __all__ = [
     "CertKeyType",
@@ -129,7 +134,7 @@ def make_csr(private_key: CertPrivateKey, identifiers: Sequence[Identifier], *, 
     dns_names = [identifier.value for identifier in unique if identifier.type == "dns"]
     subject = []
     if dns_names and len(dns_names[0]) <= _MAX_CN_LENGTH:
-        subject.append(x509.NameAttribute(NameOID.COMMON_NAME, dns_names[0]))
+        subject.append(x509.NameAttribute(x509.NameOID.COMMON_NAME, dns_names[0]))
     builder = (
         x509.CertificateSigningRequestBuilder()
         .subject_name(x509.Name(subject))
@@ -171,7 +176,7 @@ def csr_identifiers(csr: bytes | str | x509.CertificateSigningRequest) -> tuple[
     """
     request = load_csr(csr)
     found: set[Identifier] = set()
-    common_names = request.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+    common_names = request.subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME)
     try:
         san = request.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     except x509.ExtensionNotFound:
@@ -244,14 +249,14 @@ def pem_of(certificates: Iterable[x509.Certificate]) -> str:
 
 
 def _common_name(name: x509.Name) -> str | None:
-    attributes = name.get_attributes_for_oid(NameOID.COMMON_NAME)
+    attributes = name.get_attributes_for_oid(x509.NameOID.COMMON_NAME)
     if not attributes:
         return None
     value = attributes[0].value
     return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
+@record
 class CertificateChain:
     """A downloaded chain (RFC 8555 §7.4.2): leaf first, then the intermediates.
 

@@ -1,9 +1,11 @@
 """Account keys, JWK thumbprints and flattened JWS (RFC 7515, RFC 7638, RFC 8037, RFC 8555 §6.2).
 
-josepy provides the JWK classes and the RS256/ES256/ES384/HS* algorithms; this module adds the
-Ed25519 pieces josepy lacks (``OKP`` keys and ``EdDSA``, RFC 8037) by registering them with
-josepy, and builds the flattened JSON serialization ACME uses by hand, so that both the client
-(signing) and the test CA (parsing and verifying, strictly) share one implementation.
+Public JWKs (RSA, EC P-256/P-384/P-521, Ed25519), the RS*/ES*/EdDSA signatures and the HS* MACs
+are written here on cryptography's primitives, and the flattened JSON serialization ACME uses is
+built by hand, so that both the client (signing) and the test CA (parsing and verifying, strictly)
+share one implementation. josepy is not imported: it imports ``cryptography.x509`` and ``argparse``,
+~40 ms of every run's start, for a few dozen lines. Only reading certbot's ``private_key.json``
+(``letsencrypt.storage.accounts``) still uses josepy, imported there on demand.
 """
 
 from __future__ import annotations
@@ -15,17 +17,16 @@ import hashlib
 import hmac
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, ClassVar, Literal
 
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
-from josepy.errors import DeserializationError, UnrecognizedTypeError
-from josepy.jwa import JWASignature
-from josepy.jwk import JWK, JWKEC, JWKRSA
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
+from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature, encode_dss_signature
 
 from letsencrypt.acme.errors import JWSError
+from letsencrypt.acme.records import record
 
 __all__ = [
     "AccountKey",
@@ -34,6 +35,7 @@ __all__ = [
     "b64decode",
     "b64encode",
     "jwk_thumbprint",
+    "public_jwk",
     "public_key_from_jwk",
     "sign_eab",
     "sign_jws",
@@ -61,69 +63,105 @@ def b64decode(text: str) -> bytes:
         raise JWSError(f"not base64url: {text[:40]!r}") from err
 
 
-# --- Ed25519 for josepy (RFC 8037) -----------------------------------------------------------
+# --- JWK and JWA (RFC 7517, RFC 7518 §3 and §6, RFC 8037) -------------------------------------
+
+_CURVES: dict[str, tuple[type[ec.EllipticCurve], int, str]] = {  # JWK crv -> curve, coordinate bytes, hash
+    "P-256": (ec.SECP256R1, 32, "sha256"),
+    "P-384": (ec.SECP384R1, 48, "sha384"),
+    "P-521": (ec.SECP521R1, 66, "sha512"),
+}
+_CURVE_NAMES = {"secp256r1": "P-256", "secp384r1": "P-384", "secp521r1": "P-521"}
+_EC_ALGS = {"ES256": "P-256", "ES384": "P-384", "ES512": "P-521"}
+_RSA_ALGS = {"RS256": "sha256", "RS384": "sha384", "RS512": "sha512"}
+_HASHES: dict[str, Callable[[], hashes.HashAlgorithm]] = {
+    "sha256": hashes.SHA256, "sha384": hashes.SHA384, "sha512": hashes.SHA512,
+}
 
 
-class _EdDSA(JWASignature):
-    """The ``EdDSA`` JWS algorithm, Ed25519 only."""
-
-    def sign(self, key: Any, msg: bytes) -> bytes:
-        assert isinstance(key, ed25519.Ed25519PrivateKey)
-        return key.sign(msg)
-
-    def verify(self, key: Any, msg: bytes, sig: bytes) -> bool:
-        if not isinstance(key, ed25519.Ed25519PublicKey):
-            return False
-        try:
-            key.verify(sig, msg)
-        except InvalidSignature:
-            return False
-        return True
+def _uint(value: int, length: int | None = None) -> str:
+    """Base64urlUInt (RFC 7518 §2): big-endian, minimal length unless ``length`` is given."""
+    return b64encode(value.to_bytes(length or max(1, (value.bit_length() + 7) // 8), "big"))
 
 
-EdDSA = JWASignature.register(_EdDSA("EdDSA"))
+def _member(jwk: Mapping[str, Any], name: str, length: int | None = None) -> bytes:
+    value = jwk.get(name)
+    if not isinstance(value, str):
+        raise JWSError(f"jwk member {name!r} is missing or not a string", problem_type="badPublicKey")
+    raw = b64decode(value)
+    if length is not None and len(raw) != length:
+        raise JWSError(f"jwk member {name!r} is {len(raw)} bytes, not {length}", problem_type="badPublicKey")
+    if not raw:
+        raise JWSError(f"jwk member {name!r} is empty", problem_type="badPublicKey")
+    return raw
 
 
-@JWK.register
-class JWKOKP(JWK):
-    """Octet key pair JWK (RFC 8037 §2), Ed25519 public or private key."""
-
-    typ = "OKP"
-    cryptography_key_types = (ed25519.Ed25519PrivateKey, ed25519.Ed25519PublicKey)
-    required = ("crv", "kty", "x")
-    __slots__ = ("key",)
-
-    def __init__(self, key: Any) -> None:
-        super().__init__(key=key)
-
-    def public_key(self) -> JWKOKP:
-        key = self.key.public_key() if isinstance(self.key, ed25519.Ed25519PrivateKey) else self.key
-        return JWKOKP(key=key)
-
-    def fields_to_partial_json(self) -> dict[str, Any]:
-        public = self.key.public_key() if isinstance(self.key, ed25519.Ed25519PrivateKey) else self.key
+def public_jwk(key: PublicKey | PrivateKey) -> dict[str, str]:
+    """The public JWK of a key (RFC 7518 §6.2, §6.3; RFC 8037 §2), as josepy writes it."""
+    public = key.public_key() if isinstance(key, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey |
+                                            ed25519.Ed25519PrivateKey) else key
+    if isinstance(public, rsa.RSAPublicKey):
+        numbers = public.public_numbers()
+        return {"e": _uint(numbers.e), "kty": "RSA", "n": _uint(numbers.n)}
+    if isinstance(public, ec.EllipticCurvePublicKey):
+        crv = _CURVE_NAMES.get(public.curve.name)
+        if crv is None:
+            raise JWSError(f"unsupported curve {public.curve.name}", problem_type="badPublicKey")
+        size = _CURVES[crv][1]
+        point = public.public_numbers()
+        return {"crv": crv, "kty": "EC", "x": _uint(point.x, size), "y": _uint(point.y, size)}
+    if isinstance(public, ed25519.Ed25519PublicKey):
         raw = public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-        out = {"crv": "Ed25519", "x": b64encode(raw)}
-        if isinstance(self.key, ed25519.Ed25519PrivateKey):
-            out["d"] = b64encode(
-                self.key.private_bytes(
-                    serialization.Encoding.Raw,
-                    serialization.PrivateFormat.Raw,
-                    serialization.NoEncryption(),
-                )
-            )
-        return out
+        return {"crv": "Ed25519", "kty": "OKP", "x": b64encode(raw)}
+    raise JWSError(f"unsupported key type {type(public).__name__}", problem_type="badPublicKey")
 
-    @classmethod
-    def fields_from_json(cls, jobj: Mapping[str, Any]) -> JWKOKP:
-        if jobj.get("crv") != "Ed25519":
-            raise DeserializationError(f"unsupported OKP curve {jobj.get('crv')!r}")
-        try:
-            if "d" in jobj:
-                return cls(key=ed25519.Ed25519PrivateKey.from_private_bytes(b64decode(jobj["d"])))
-            return cls(key=ed25519.Ed25519PublicKey.from_public_bytes(b64decode(jobj["x"])))
-        except (JWSError, ValueError, KeyError) as err:
-            raise DeserializationError(f"bad OKP key: {err}") from err
+
+def _public_key_of(jwk: Mapping[str, Any]) -> PublicKey:
+    kty = jwk.get("kty")
+    if kty == "RSA":
+        e, n = (int.from_bytes(_member(jwk, name), "big") for name in ("e", "n"))
+        return rsa.RSAPublicNumbers(e, n).public_key()
+    if kty == "EC":
+        curve = _CURVES.get(str(jwk.get("crv")))
+        if curve is None:
+            raise JWSError(f"unsupported curve {jwk.get('crv')!r}", problem_type="badPublicKey")
+        x, y = (int.from_bytes(_member(jwk, name, curve[1]), "big") for name in ("x", "y"))
+        return ec.EllipticCurvePublicNumbers(x, y, curve[0]()).public_key()  # ValueError: not on the curve
+    if kty == "OKP":
+        if jwk.get("crv") != "Ed25519":
+            raise JWSError(f"unsupported OKP curve {jwk.get('crv')!r}", problem_type="badPublicKey")
+        return ed25519.Ed25519PublicKey.from_public_bytes(_member(jwk, "x", 32))
+    raise JWSError(f"unsupported key type {kty!r}", problem_type="badPublicKey")
+
+
+def _sign(alg: str, key: PrivateKey, data: bytes) -> bytes:
+    if alg in _EC_ALGS and isinstance(key, ec.EllipticCurvePrivateKey):
+        _curve, size, digest = _CURVES[_EC_ALGS[alg]]
+        r, s = decode_dss_signature(key.sign(data, ec.ECDSA(_HASHES[digest]())))
+        return r.to_bytes(size, "big") + s.to_bytes(size, "big")  # RFC 7518 §3.4: R || S, each full length
+    if alg in _RSA_ALGS and isinstance(key, rsa.RSAPrivateKey):
+        return key.sign(data, padding.PKCS1v15(), _HASHES[_RSA_ALGS[alg]]())
+    if alg == "EdDSA" and isinstance(key, ed25519.Ed25519PrivateKey):
+        return key.sign(data)
+    raise JWSError(f"cannot sign {alg} with a {type(key).__name__}")
+
+
+def _verify(alg: str, key: PublicKey, data: bytes, signature: bytes) -> bool:
+    try:
+        if alg in _EC_ALGS and isinstance(key, ec.EllipticCurvePublicKey):
+            _curve, size, digest = _CURVES[_EC_ALGS[alg]]
+            if len(signature) != 2 * size:
+                return False
+            der = encode_dss_signature(int.from_bytes(signature[:size], "big"), int.from_bytes(signature[size:], "big"))
+            key.verify(der, data, ec.ECDSA(_HASHES[digest]()))
+        elif alg in _RSA_ALGS and isinstance(key, rsa.RSAPublicKey):
+            key.verify(signature, data, padding.PKCS1v15(), _HASHES[_RSA_ALGS[alg]]())
+        elif alg == "EdDSA" and isinstance(key, ed25519.Ed25519PublicKey):
+            key.verify(signature, data)
+        else:
+            return False
+    except InvalidSignature:
+        return False
+    return True
 
 
 # --- thumbprints and public keys -------------------------------------------------------------
@@ -151,15 +189,11 @@ def public_key_from_jwk(jwk: Mapping[str, Any]) -> PublicKey:
     if "d" in jwk or "p" in jwk:
         raise JWSError("jwk carries private key material", problem_type="badPublicKey")
     try:
-        key: Any = JWK.from_json(dict(jwk)).key  # type: ignore[attr-defined]  # subclasses set .key
-        key = getattr(key, "_wrapped", key)  # josepy wraps RSA/EC keys in ComparableKey
-    # josepy lets KeyError (missing member) and AttributeError (non-string member) escape
-    except (DeserializationError, UnrecognizedTypeError, ValueError, TypeError, KeyError,
-            AttributeError) as err:
+        return _public_key_of(jwk)
+    except JWSError as err:
         raise JWSError(f"unusable jwk: {err}", problem_type="badPublicKey") from err
-    if isinstance(key, rsa.RSAPublicKey | ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey):
-        return key
-    raise JWSError("jwk is not a public key", problem_type="badPublicKey")  # pragma: no cover
+    except (ValueError, TypeError, OverflowError) as err:  # cryptography: not a point on the curve, bad sizes
+        raise JWSError(f"unusable jwk: {err}", problem_type="badPublicKey") from err
 
 
 def _alg_for(key: PublicKey) -> str:
@@ -173,21 +207,10 @@ def _alg_for(key: PublicKey) -> str:
     return "EdDSA"
 
 
-def _public_jwk(key: PublicKey) -> dict[str, Any]:
-    if isinstance(key, ed25519.Ed25519PublicKey):
-        jwk: JWK = JWKOKP(key=key)
-    elif isinstance(key, rsa.RSAPublicKey):
-        jwk = JWKRSA(key=key)
-    else:
-        jwk = JWKEC(key=key)
-    out: dict[str, Any] = jwk.to_json()
-    return out
-
-
 # --- account keys -----------------------------------------------------------------------------
 
 
-@dataclasses.dataclass(frozen=True, slots=True, eq=False)
+@record(eq=False)
 class AccountKey:
     """A private key that signs ACME requests; the algorithm follows from the key."""
 
@@ -198,7 +221,7 @@ class AccountKey:
 
     def __post_init__(self) -> None:
         public = self.private_key.public_key()
-        jwk = _public_jwk(public)
+        jwk = public_jwk(public)
         object.__setattr__(self, "alg", _alg_for(public))
         object.__setattr__(self, "jwk", jwk)
         object.__setattr__(self, "thumbprint", jwk_thumbprint(jwk))
@@ -235,9 +258,7 @@ class AccountKey:
 
     def sign(self, data: bytes) -> bytes:
         """A JWS signature over ``data`` (raw r||s for ECDSA, as RFC 7518 §3.4 requires)."""
-        algorithm = JWASignature.from_json(self.alg)
-        signature: bytes = algorithm.sign(self.private_key, data)
-        return signature
+        return _sign(self.alg, self.private_key, data)
 
     def __repr__(self) -> str:  # never print key material
         return f"AccountKey({self.alg}, thumbprint={self.thumbprint})"
@@ -288,7 +309,7 @@ def sign_eab(
 # --- parsing and verifying (the server side) -------------------------------------------------
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
+@record
 class FlattenedJWS:
     """A parsed flattened JWS; nothing is trusted until ``verify`` returns."""
 
@@ -349,10 +370,9 @@ class FlattenedJWS:
                 f"algorithm {self.alg} does not match the key ({_alg_for(key)})",
                 problem_type="badSignatureAlgorithm",
             )
-        algorithm = JWASignature.from_json(self.alg)
         signing_input = f"{self.protected_b64}.{self.payload_b64}".encode("ascii")
         try:
-            valid = algorithm.verify(key, signing_input, self.signature)
+            valid = _verify(self.alg, key, signing_input, self.signature)
         except (ValueError, TypeError):
             valid = False
         if not valid:

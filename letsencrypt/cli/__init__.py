@@ -156,6 +156,9 @@ def _exit_now(code: object) -> None:
     else:
         print(code, file=sys.stderr)
         status = 1
+    from letsencrypt._preload import finish
+
+    finish()  # a preload thread still importing (a run that failed early) ends first
     if threading.active_count() > 1:  # someone still working: let the normal exit wait for them
         sys.exit(status)
     if sys.gettrace() is not None or sys.getprofile() is not None or "coverage" in sys.modules:

@@ -5,13 +5,14 @@ from __future__ import annotations
 import datetime
 import logging
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-from cryptography import x509
 
+from letsencrypt._preload import preload
 from letsencrypt.accounts import ensure_account, with_terms_retry
 from letsencrypt.acme import crypto
+from letsencrypt.acme._lazy import lazy_module
 from letsencrypt.acme.client import AcmeClient
 from letsencrypt.acme.errors import AcmeError
 from letsencrypt.certificates import (
@@ -34,6 +35,11 @@ from letsencrypt.renewal_time import renewal_decision
 from letsencrypt.storage.accounts import AccountStore
 from letsencrypt.storage.lineage import Lineage, find_all, recover
 from letsencrypt.storage.renewal_config import Hooks, RenewalConfig
+
+if TYPE_CHECKING:
+    from cryptography import x509
+else:
+    x509 = lazy_module("cryptography.x509")  # imported on first use: see letsencrypt.acme._lazy
 
 __all__ = ["commands"]
 
@@ -183,6 +189,7 @@ def obtain(runtime: Runtime, *, install: bool) -> None:
             if install and installer is not None:
                 install_lineage(runtime, installer, choice.existing, names)
             return
+    preload("cryptography.x509")  # for the CSR and the certificate; imported while we wait on the CA
     store = AccountStore(runtime.paths)
     client, account = ensure_account(store, s, runtime.client, runtime.reporter)
     authenticator = runtime.authenticator(auth_name, auth_context)

@@ -13,7 +13,6 @@ Imports: stdlib, cryptography and ``letsencrypt.acme``.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import datetime
 import os
 import socket
@@ -22,13 +21,19 @@ import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
+from letsencrypt.acme._lazy import lazy_module
 from letsencrypt.acme.challenges import ChallengeCertificate
+from letsencrypt.acme.records import record
+
+if TYPE_CHECKING:
+    from cryptography import x509
+else:
+    x509 = lazy_module("cryptography.x509")  # imported on first use: see letsencrypt.acme._lazy
 
 _HANDSHAKE = 0x16
 _CLIENT_HELLO = 1
@@ -38,7 +43,7 @@ _RECORD_HEADER = 5
 _MAX_RECORD = _RECORD_HEADER + 16384  # TLSPlaintext.length <= 2^14 (RFC 8446 §5.1)
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
+@record
 class ClientHello:
     """What a ClientHello asks for: the SNI host name (lowercase) and the offered ALPN protocols."""
 
@@ -187,7 +192,7 @@ def self_signed(names: Sequence[str]) -> ChallengeCertificate:
     verify the certificate) and to clients that ask for nothing we serve.
     """
     key = ec.generate_private_key(ec.SECP256R1())
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, names[0][:64])])
+    subject = x509.Name([x509.NameAttribute(x509.NameOID.COMMON_NAME, names[0][:64])])
     now = datetime.datetime.now(datetime.UTC)
     certificate = (
         x509.CertificateBuilder()

@@ -12,15 +12,14 @@ the ``account = <id>`` line of a certbot renewal configuration names the same fo
 serves as a name, not as security.) Folders certbot wrote (``private_key.json``, ``regr.json``,
 ``meta.json``) are read as well, so an existing certbot configuration directory keeps its accounts.
 
-Imports: the standard library, josepy (certbot's JWK files), cryptography, ``letsencrypt.acme``,
-``letsencrypt.errors``, ``letsencrypt.paths`` and the storage helpers.
+Imports: the standard library, josepy (certbot's JWK files, imported when one is read), cryptography,
+``letsencrypt.acme``, ``letsencrypt.errors``, ``letsencrypt.paths`` and the storage helpers.
 """
 
 from __future__ import annotations
 
 import builtins
 import contextlib
-import dataclasses
 import datetime
 import hashlib
 import json
@@ -32,10 +31,9 @@ from pathlib import Path
 from typing import Any
 
 from cryptography.hazmat.primitives import serialization
-from josepy.errors import DeserializationError
-from josepy.jwk import JWK
 
 from letsencrypt.acme import AccountKey, JWSError
+from letsencrypt.acme.records import record
 from letsencrypt.errors import AccountError, StorageError
 from letsencrypt.paths import Paths
 from letsencrypt.storage._files import atomic_write, ensure_dir, remove_temporaries
@@ -58,7 +56,7 @@ def account_id_for(key: AccountKey) -> str:
     return hashlib.md5(pem, usedforsecurity=False).hexdigest()
 
 
-@dataclasses.dataclass(frozen=True, slots=True, eq=False)
+@record(eq=False)
 class StoredAccount:
     """An account as stored: its id, its URL at the CA, its key and what we told the CA."""
 
@@ -212,6 +210,9 @@ def _load_ours(folder: Path, server_url: str) -> StoredAccount:
 
 def _load_certbot(folder: Path, server_url: str) -> StoredAccount:
     """An account certbot wrote: JWK ``private_key.json``, ``regr.json`` (uri, body), ``meta.json``."""
+    from josepy.errors import DeserializationError  # only for certbot's folders: not at every start
+    from josepy.jwk import JWK
+
     registration = _read_json(folder / "regr.json")
     try:
         jwk: Any = JWK.json_loads((folder / "private_key.json").read_text(encoding="utf-8"))

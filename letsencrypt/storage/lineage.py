@@ -34,7 +34,6 @@ Imports: the standard library, cryptography, ``letsencrypt.acme.crypto``, ``lets
 
 from __future__ import annotations
 
-import dataclasses
 import datetime
 import logging
 import os
@@ -42,10 +41,11 @@ import re
 import shutil
 from collections.abc import Callable
 from pathlib import Path
-
-from cryptography import x509
+from typing import TYPE_CHECKING
 
 from letsencrypt.acme import MessageError, crypto
+from letsencrypt.acme._lazy import lazy_module
+from letsencrypt.acme.records import record
 from letsencrypt.errors import ConfigError, StorageError
 from letsencrypt.paths import Paths
 from letsencrypt.storage import _journal, _live
@@ -55,6 +55,11 @@ from letsencrypt.storage._live import KINDS
 from letsencrypt.storage._material import material as checked_material
 from letsencrypt.storage._naming import RESERVED_NAMES, check_name, lineage_name_for, taken, unique_name
 from letsencrypt.storage.renewal_config import LineageFiles, RenewalConfig
+
+if TYPE_CHECKING:
+    from cryptography import x509
+else:
+    x509 = lazy_module("cryptography.x509")  # imported on first use: see letsencrypt.acme._lazy
 
 __all__ = [
     "KINDS",
@@ -416,7 +421,7 @@ class Lineage:
 # --- whole configuration directory ---------------------------------------------------------------
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
+@record
 class BrokenLineage:
     """A lineage that cannot be used, and why (shown by ``certificates``, skipped by ``renew``)."""
 
@@ -424,7 +429,7 @@ class BrokenLineage:
     reason: str
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
+@record
 class LineageScan:
     lineages: tuple[Lineage, ...]
     broken: tuple[BrokenLineage, ...]

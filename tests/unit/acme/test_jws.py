@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed25519, rsa, uti
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from josepy.jwa import JWASignature
-from josepy.jwk import JWK, JWKEC, JWKRSA
+from josepy.jwk import JWKEC, JWKRSA
 
 from letsencrypt.acme import jws
 from letsencrypt.acme.errors import JWSError
@@ -198,18 +198,54 @@ def test_rfc8037_ed25519_signature() -> None:
     parsed.verify(jws.public_key_from_jwk({"kty": "OKP", "crv": "Ed25519", "x": RFC8037_X}))
 
 
-def test_josepy_knows_okp_and_eddsa() -> None:
-    jwk = JWK.from_json({"kty": "OKP", "crv": "Ed25519", "x": RFC8037_X})
-    assert isinstance(jwk, jws.JWKOKP)
-    private = JWK.from_json({"kty": "OKP", "crv": "Ed25519", "x": RFC8037_X, "d": RFC8037_D})
-    assert isinstance(private, jws.JWKOKP)
-    assert private.to_json() == {"kty": "OKP", "crv": "Ed25519", "x": RFC8037_X, "d": RFC8037_D}
-    assert private.public_key().to_json() == jwk.to_json()
-    eddsa = JWASignature.from_json("EdDSA")
-    signature = eddsa.sign(private.key, b"Example of Ed25519 signing")
-    assert eddsa.verify(jwk.key, b"Example of Ed25519 signing", signature)
-    assert not eddsa.verify(jwk.key, b"Example of Ed25519 signinG", signature)
-    assert not eddsa.verify(ec.generate_private_key(ec.SECP256R1()).public_key(), b"x", signature)
+def test_okp_jwk_and_eddsa() -> None:
+    private = ed25519.Ed25519PrivateKey.from_private_bytes(jws.b64decode(RFC8037_D))
+    assert jws.public_jwk(private) == {"kty": "OKP", "crv": "Ed25519", "x": RFC8037_X}
+    key = jws.AccountKey(private)
+    signature = key.sign(b"Example of Ed25519 signing")
+    public = jws.public_key_from_jwk({"kty": "OKP", "crv": "Ed25519", "x": RFC8037_X})
+    assert jws._verify("EdDSA", public, b"Example of Ed25519 signing", signature)
+    assert not jws._verify("EdDSA", public, b"Example of Ed25519 signinG", signature)
+    assert not jws._verify("EdDSA", ec.generate_private_key(ec.SECP256R1()).public_key(), b"x", signature)
+
+
+@pytest.mark.parametrize("key_type", ["rsa2048", "ec256", "ec384"])
+def test_jwks_and_signatures_agree_with_josepy(key_type: jws.KeyType) -> None:
+    """josepy (which certbot uses) writes the same public JWK and accepts our signatures, and we accept its."""
+    key = jws.AccountKey.generate(key_type)
+    theirs = (JWKRSA if key_type.startswith("rsa") else JWKEC)(key=key.private_key)
+    assert key.jwk == theirs.public_key().to_json()
+    algorithm = JWASignature.from_json(key.alg)
+    message = b"protected.payload"
+    assert algorithm.verify(key.public_key(), message, key.sign(message))
+    assert jws._verify(key.alg, key.public_key(), message, algorithm.sign(key.private_key, message))
+    assert jws.public_key_from_jwk(theirs.public_key().to_json()).public_numbers() == key.public_key().public_numbers()
+
+
+@pytest.mark.parametrize(("jwk", "fragment"), [
+    ({"kty": "EC", "crv": "P-256", "x": "AAAA", "y": "AAAA"}, "not 32"),
+    ({"kty": "EC", "crv": "P-256", "x": "A" * 43, "y": "A" * 43}, "unusable jwk"),  # not a point on the curve
+    ({"kty": "EC", "crv": "P-192", "x": "AAAA", "y": "AAAA"}, "unsupported curve"),
+    ({"kty": "RSA", "n": 5, "e": "AQAB"}, "not a string"),
+    ({"kty": "RSA", "e": "AQAB"}, "missing"),
+    ({"kty": "RSA", "n": "", "e": "AQAB"}, "empty"),
+    ({"kty": "OKP", "crv": "X25519", "x": RFC8037_X}, "unsupported OKP curve"),
+    ({"kty": "oct", "k": "AAAA"}, "unsupported key type"),
+])
+def test_public_key_from_jwk_refuses_bad_members(jwk: dict[str, Any], fragment: str) -> None:
+    with pytest.raises(JWSError, match=fragment) as info:
+        jws.public_key_from_jwk(jwk)
+    assert info.value.problem_type == "badPublicKey"
+
+
+def test_es256_signatures_of_the_wrong_length_are_refused() -> None:
+    key = jws.AccountKey.generate("ec256")
+    signature = key.sign(b"m")
+    assert len(signature) == 64
+    assert jws._verify("ES256", key.public_key(), b"m", signature)
+    assert not jws._verify("ES256", key.public_key(), b"m", signature + b"\0")
+    assert not jws._verify("ES256", key.public_key(), b"m", signature[:63])
+    assert not jws._verify("ES384", key.public_key(), b"m", signature)
 
 
 # --- RFC 7515 A.2: RS256 -----------------------------------------------------------------------------
@@ -545,7 +581,9 @@ def test_public_key_from_jwk_round_trip(key: jws.AccountKey) -> None:
 def _private_jwk(key: jws.AccountKey) -> dict[str, Any]:
     private = key.private_key
     if isinstance(private, ed25519.Ed25519PrivateKey):
-        out: dict[str, Any] = jws.JWKOKP(key=private).to_json()
+        raw = private.private_bytes(serialization.Encoding.Raw, serialization.PrivateFormat.Raw,
+                                    serialization.NoEncryption())
+        out: dict[str, Any] = {**jws.public_jwk(private), "d": jws.b64encode(raw)}
     elif isinstance(private, rsa.RSAPrivateKey):
         out = JWKRSA(key=private).to_json()
     else:

@@ -8,11 +8,10 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
-from josepy.jwk import JWK
 
 from ca_stub.contracts import CAError, PolicyAuthority, Profile
 from ca_stub.pa import DEFAULT, DEFAULT_PROFILES, MAX_IDENTIFIERS, SHORTLIVED, Policy
-from letsencrypt.acme.jws import JWKOKP, AccountKey
+from letsencrypt.acme.jws import AccountKey, public_jwk
 from letsencrypt.acme.messages import Identifier
 
 UNSPECIFIED = ".".join("0" * 4)  # 0.0.0.0, spelled so that no linter takes it for a bind address
@@ -256,7 +255,7 @@ def test_other_certificate_key_kinds_are_refused() -> None:
 ])
 def test_account_keys(keys: dict[str, Any], name: str, allowed: bool) -> None:
     key = keys[name]
-    jwk = (JWKOKP(key=key) if isinstance(key, ed25519.Ed25519PublicKey) else JWK.load(key_pem(key))).to_json()
+    jwk = public_jwk(key)
     if allowed:
         Policy().allowed_account_key(jwk)
         return
