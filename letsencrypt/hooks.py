@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import logging
 import os
-import subprocess
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -122,6 +121,7 @@ class HookRunner:
     def _run(self, kind: str, command: str, env: Mapping[str, str]) -> None:
         self._reporter.progress(f"running {kind} hook: {command}")
         logger.info("running %s hook: %s", kind, command)
+        import subprocess  # here: most runs have no hook to run
         try:
             result = subprocess.run(  # noqa: S602 - hooks are shell commands, as with certbot
                 command, shell=True, env={**os.environ, **env}, capture_output=True, text=True,

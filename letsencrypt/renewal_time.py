@@ -9,7 +9,6 @@ certificates that live less than 10 days (protocol-notes B.9).
 from __future__ import annotations
 
 import datetime
-import random
 from typing import TYPE_CHECKING
 
 from letsencrypt.acme._lazy import lazy_module
@@ -18,6 +17,8 @@ from letsencrypt.acme.messages import RenewalInfo
 from letsencrypt.acme.records import record
 
 if TYPE_CHECKING:
+    import random
+
     from cryptography import x509
 else:
     x509 = lazy_module("cryptography.x509")  # imported on first use: see letsencrypt.acme._lazy

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import datetime
 import math
-import random
 import re
 from typing import TYPE_CHECKING
 
@@ -23,6 +22,8 @@ from letsencrypt.acme.jws import b64decode, b64encode
 from letsencrypt.acme.messages import RenewalInfo
 
 if TYPE_CHECKING:
+    import random
+
     from cryptography import x509
 else:
     x509 = lazy_module("cryptography.x509")  # imported on first use: see letsencrypt.acme._lazy
@@ -121,6 +122,8 @@ def choose_renewal_time(info: RenewalInfo, *, rng: random.Random | None = None) 
     Spreading renewals over the window is what lets a CA shift load; a caller that finds the
     result in the past renews now. ``rng`` is for tests; the default is the system source.
     """
+    import random  # here, not at start-up: only a renewal decision draws a time
+
     source = rng if rng is not None else random.SystemRandom()
     return info.start + (info.end - info.start) * source.random()
 

@@ -17,7 +17,6 @@ import datetime
 import os
 import socket
 import ssl
-import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -165,6 +164,8 @@ def _pem_files(served: ChallengeCertificate) -> Iterator[tuple[str, str]]:
             os.close(cert_fd)
             os.close(key_fd)
         return
+    import tempfile  # here: only TLS challenges need it
+
     with tempfile.TemporaryDirectory(prefix="letsencrypt-tls-") as directory:
         cert_file, key_file = Path(directory) / "cert.pem", Path(directory) / "key.pem"
         cert_file.write_bytes(served.certificate_pem())
