@@ -189,7 +189,9 @@ def obtain(runtime: Runtime, *, install: bool) -> None:
             if install and installer is not None:
                 install_lineage(runtime, installer, choice.existing, names)
             return
-    preload("cryptography.x509")  # for the CSR and the certificate; imported while we wait on the CA
+    # imported while we wait on the CA: cryptography's OpenSSL backend (ec.ECDSA() imports it, for the
+    # first signature) and x509 (for the CSR and the certificate)
+    preload("cryptography.hazmat.backends.openssl.backend", "cryptography.x509")
     store = AccountStore(runtime.paths)
     client, account = ensure_account(store, s, runtime.client, runtime.reporter)
     authenticator = runtime.authenticator(auth_name, auth_context)
