@@ -161,7 +161,7 @@ def _wait_all(
     names = ", ".join(task.domain for _, task in pending[:3]) + (" ..." if len(pending) > 3 else "")
     reporter.progress(f"waiting for the CA to validate {names}")
     try:
-        return client.wait_for_order(order.url, deadline=deadline)
+        return client.wait_for_order(order.url, deadline=deadline, seen=order)  # still pending: no look at once
     except (ResourceFailed, PollTimeout) as err:
         failures = _failures(client, pending) or [str(err)]
     raise ChallengeFailed(

@@ -493,12 +493,23 @@ class AcmeClient:
         return handle
 
     def wait_for_order(
-        self, url: str, *, deadline: float, until: frozenset[OrderStatus] = frozenset({OrderStatus.READY})
+        self,
+        url: str,
+        *,
+        deadline: float,
+        until: frozenset[OrderStatus] = frozenset({OrderStatus.READY}),
+        seen: OrderHandle | None = None,
     ) -> OrderHandle:
-        """Poll until the order reaches a status in ``until`` (``ResourceFailed`` on ``invalid``)."""
+        """Poll until the order reaches a status in ``until`` (``ResourceFailed`` on ``invalid``).
+
+        ``seen`` is the order as the caller last saw it, still unfinished (just created, or just sent
+        its CSR): the first look then waits as after a poll (its Retry-After, else the first backoff)
+        instead of asking at once for what the CA cannot have done yet.
+        """
         finished = until | {OrderStatus.INVALID, OrderStatus.VALID}
         handle = self._poll(
-            self.get_order, url, lambda h: h.order.status in finished, lambda h: str(h.order.status), deadline
+            self.get_order, url, lambda h: h.order.status in finished, lambda h: str(h.order.status), deadline,
+            seen=seen,
         )
         if handle.order.status not in until:
             raise errors.ResourceFailed(
@@ -516,10 +527,13 @@ class AcmeClient:
         done: Callable[[_T], bool],
         status: Callable[[_T], str],
         deadline: float,
+        *,
+        seen: _T | None = None,
     ) -> _T:
         backoff = POLL_FIRST_INTERVAL
         while True:
-            handle = fetch(url)
+            handle = seen if seen is not None and not done(seen) else fetch(url)
+            seen = None
             if done(handle):
                 return handle
             remaining = deadline - self._clock()
@@ -548,7 +562,7 @@ class AcmeClient:
                 url=order.url,
                 problem=handle.order.error,
             )
-        return self.wait_for_order(order.url, deadline=deadline, until=frozenset({OrderStatus.VALID}))
+        return self.wait_for_order(order.url, deadline=deadline, until=frozenset({OrderStatus.VALID}), seen=handle)
 
     def download_certificate(self, url_or_order: str | OrderHandle, *, alternates: bool = True) -> CertificateDownload:
         """The PEM chain (leaf first) and each ``Link: rel="alternate"`` chain (§7.4.2)."""

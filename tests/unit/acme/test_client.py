@@ -35,7 +35,7 @@ from letsencrypt.acme._http import HttpTransport, links
 from letsencrypt.acme.client import AcmeClient, OrderHandle
 from letsencrypt.acme.crypto import pem_of
 from letsencrypt.acme.jws import AccountKey, FlattenedJWS
-from letsencrypt.acme.messages import ERROR_PREFIX, Identifier, OrderStatus
+from letsencrypt.acme.messages import ERROR_PREFIX, Identifier, Order, OrderStatus
 
 KEY = AccountKey.generate("ec256")
 ACCOUNT_PATH = "/acme/acct/1"
@@ -564,6 +564,31 @@ def test_wait_for_order_invalid_carries_the_order_error(acme: Acme, clock: FakeC
     assert caught.value.problem.short_type == "caa"
     assert "CAA record forbids issuance" in str(caught.value)
     assert clock.sleeps == [0.01]
+
+
+def test_finalize_waits_before_its_first_look_at_a_processing_order(acme: Acme, clock: FakeClock) -> None:
+    """The finalize answer already said "processing": asking again at once could only say it again."""
+    acme.route("POST", FINALIZE_PATH, json_reply(200, order_json(acme.server, "processing")))
+    acme.route("POST", ORDER_PATH, json_reply(200, order_json(acme.server, "valid",
+                                                              certificate=acme.url("/acme/cert/1"))))
+    client = acme.client(sleep=clock.sleep, clock=clock)
+    order = OrderHandle(acme.url(ORDER_PATH), Order.from_json(order_json(acme.server, "ready")), None)
+    done = client.finalize(order, b"csr", deadline=clock.now + 60)
+    assert str(done.order.status) == "valid"
+    assert clock.sleeps == [0.01]
+    assert len(posts(acme.server, ORDER_PATH)) == 1
+
+
+@pytest.mark.parametrize(("seen_status", "sleeps", "looks"), [("pending", [0.01], 1), ("ready", [], 1)])
+def test_wait_for_order_with_the_order_just_seen(acme: Acme, clock: FakeClock, seen_status: str,
+                                                 sleeps: list[float], looks: int) -> None:
+    acme.route("POST", ORDER_PATH, json_reply(200, order_json(acme.server, "ready")))
+    client = acme.client(sleep=clock.sleep, clock=clock)
+    seen = OrderHandle(acme.url(ORDER_PATH), Order.from_json(order_json(acme.server, seen_status)), None)
+    handle = client.wait_for_order(acme.url(ORDER_PATH), deadline=clock.now + 60, seen=seen)
+    assert str(handle.order.status) == "ready"
+    assert clock.sleeps == sleeps  # a pending order is waited for; a finished one is looked at again at once
+    assert len(posts(acme.server, ORDER_PATH)) == looks
 
 
 # --- 4. newOrder: replaces, rate limits, terms of service ------------------------------------
