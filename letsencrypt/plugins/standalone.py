@@ -86,8 +86,11 @@ class StandaloneAuthenticator:
         except BaseException:
             self.cleanup(tasks)
             raise
+        by_type: dict[str, list[str]] = {}
         for task in tasks:
-            logger.info("standalone: serving %s for %s", task.challenge.type_name, task.domain)
+            by_type.setdefault(task.challenge.type_name, []).append(task.domain)
+        for type_name, domains in by_type.items():  # one line per type: a 100-name order logs 1, not 100
+            logger.info("standalone: serving %s for %s", type_name, ", ".join(domains))
         return responses
 
     def cleanup(self, tasks: Sequence[ChallengeTask]) -> None:
