@@ -157,16 +157,18 @@ def _init(qualname: str, fields: dict[str, dataclasses.Field[Any]], post_init: b
     setter = object.__setattr__
 
     def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
-        if len(args) > len(positional):
-            raise TypeError(f"{qualname}.__init__() takes {len(positional) + 1} positional arguments "
-                            f"but {len(args) + 1} were given")
-        for name, value in zip(positional, args, strict=False):
-            if name in kwargs:
-                raise TypeError(f"{qualname}.__init__() got multiple values for argument {name!r}")
-            setter(self, name, value)
+        if args:
+            if len(args) > len(positional):
+                raise TypeError(f"{qualname}.__init__() takes {len(positional) + 1} positional arguments "
+                                f"but {len(args) + 1} were given")
+            for name, value in zip(positional, args, strict=False):
+                if name in kwargs:
+                    raise TypeError(f"{qualname}.__init__() got multiple values for argument {name!r}")
+                setter(self, name, value)
+        if not accepted.issuperset(kwargs):
+            unexpected = next(name for name in kwargs if name not in accepted)
+            raise TypeError(f"{qualname}.__init__() got an unexpected keyword argument {unexpected!r}")
         for name, value in kwargs.items():
-            if name not in accepted:
-                raise TypeError(f"{qualname}.__init__() got an unexpected keyword argument {name!r}")
             setter(self, name, value)
         if len(args) + len(kwargs) < total:  # arguments and keywords are distinct names: some are left
             given = set(positional[:len(args)]).union(kwargs)
@@ -178,8 +180,9 @@ def _init(qualname: str, fields: dict[str, dataclasses.Field[Any]], post_init: b
             for name, default, factory in defaulted:
                 if name not in given:
                     setter(self, name, default if factory is _MISSING else factory())
-        for name, default, factory in computed:
-            setter(self, name, default if factory is _MISSING else factory())
+        if computed:
+            for name, default, factory in computed:
+                setter(self, name, default if factory is _MISSING else factory())
         if post_init:
             self.__post_init__()
 
