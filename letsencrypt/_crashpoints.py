@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import logging
 import os
-import signal
 from collections.abc import Callable
 
 __all__ = ["CRASH_ENV", "crash_point", "storage_steps"]
@@ -40,6 +39,8 @@ def _wanted() -> frozenset[str]:
 def crash_point(name: str) -> None:
     """SIGKILL this process when ``LETSENCRYPT_TEST_CRASH_AT`` names ``name``; otherwise nothing."""
     if name in _wanted():
+        import signal  # here: only a test's crash point needs it
+
         logger.warning("%s=%s: killing this process (pid %d)", CRASH_ENV, name, os.getpid())
         os.kill(os.getpid(), signal.SIGKILL)
 

@@ -20,7 +20,6 @@ from __future__ import annotations
 import errno
 import os
 import re
-import shutil
 from pathlib import Path
 
 from letsencrypt.storage._files import TEMP_MARKER, atomic_symlink, fsync_dir
@@ -157,6 +156,7 @@ def _switch_temp(live_dir: Path, name: str) -> Path:
 
 
 def _remove(path: Path) -> None:
+    import shutil  # here: only removals need it (it imports bz2 and lzma)
     if path.is_symlink() or path.is_file():
         path.unlink()
     elif path.exists():

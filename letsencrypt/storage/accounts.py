@@ -25,7 +25,6 @@ import hashlib
 import json
 import logging
 import re
-import shutil
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -153,6 +152,7 @@ class AccountStore:
 
     def delete(self, server_url: str, account_id: str) -> None:
         """Remove the account's folder (after ``unregister`` deactivated it at the CA)."""
+        import shutil  # here: only removals need it (it imports bz2 and lzma)
         folder = self.folder(server_url, account_id)
         if not folder.is_dir():
             raise AccountError(f"there is no account {account_id} for {server_url}")

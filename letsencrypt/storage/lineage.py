@@ -38,7 +38,6 @@ import datetime
 import logging
 import os
 import re
-import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -351,6 +350,7 @@ class Lineage:
 
     def delete(self) -> None:
         """Remove the lineage: renewal configuration first (it stops being renewed), then live, then archive."""
+        import shutil  # here: only removals need it (it imports bz2 and lzma)
         live_dir = self.paths.live_dir
         self.renewal_conf_path.unlink(missing_ok=True)
         if self.live_dir.is_symlink():
