@@ -24,7 +24,7 @@ import secrets
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
 
@@ -36,7 +36,9 @@ from letsencrypt.acme.records import record
 
 if TYPE_CHECKING:
     from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
 else:
+    serialization = lazy_module("cryptography.hazmat.primitives.serialization")  # its package imports ssh
     x509 = lazy_module("cryptography.x509")  # imported on first use: see letsencrypt.acme._lazy
 
 __all__ = [

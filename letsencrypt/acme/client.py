@@ -20,8 +20,6 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from cryptography.hazmat.primitives.serialization import Encoding
-
 from letsencrypt.acme import errors
 from letsencrypt.acme._http import (
     HttpTransport,
@@ -60,7 +58,9 @@ from letsencrypt.acme.records import record
 
 if TYPE_CHECKING:
     from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
 else:
+    serialization = lazy_module("cryptography.hazmat.primitives.serialization")  # its package imports ssh
     x509 = lazy_module("cryptography.x509")  # imported on first use: see letsencrypt.acme._lazy
 
 __all__ = [
@@ -598,7 +598,7 @@ class AcmeClient:
     ) -> None:
         """Revoke (§7.6), signed by the account, or with ``certificate_key`` by the certificate's key."""
         url = self.directory.revoke_cert
-        payload = RevocationRequest(certificate.public_bytes(Encoding.DER), reason).to_json()
+        payload = RevocationRequest(certificate.public_bytes(serialization.Encoding.DER), reason).to_json()
         if certificate_key is None:
             self._post(url, payload)
         else:

@@ -19,7 +19,7 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Literal, get_args
 
 from cryptography.exceptions import UnsupportedAlgorithm
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes, PublicKeyTypes
 
@@ -30,7 +30,9 @@ from letsencrypt.acme.records import record
 
 if TYPE_CHECKING:
     from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
 else:
+    serialization = lazy_module("cryptography.hazmat.primitives.serialization")  # its package imports ssh
     x509 = lazy_module("cryptography.x509")  # imported on first use: see letsencrypt.acme._lazy
 
 __all__ = [

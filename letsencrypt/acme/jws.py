@@ -18,15 +18,21 @@ import hmac
 import json
 import re
 from collections.abc import Callable, Mapping
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature, encode_dss_signature
 
+from letsencrypt.acme._lazy import lazy_module
 from letsencrypt.acme.errors import JWSError
 from letsencrypt.acme.records import record
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives import serialization
+else:
+    serialization = lazy_module("cryptography.hazmat.primitives.serialization")  # its package imports ssh
 
 __all__ = [
     "AccountKey",

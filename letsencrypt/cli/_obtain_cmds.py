@@ -190,8 +190,9 @@ def obtain(runtime: Runtime, *, install: bool) -> None:
                 install_lineage(runtime, installer, choice.existing, names)
             return
     # imported while we wait on the CA: cryptography's OpenSSL backend (ec.ECDSA() imports it, for the
-    # first signature) and x509 (for the CSR and the certificate)
-    preload("cryptography.hazmat.backends.openssl.backend", "cryptography.x509")
+    # first signature), serialization (to store the account key) and x509 (the CSR and the certificate)
+    preload("cryptography.hazmat.backends.openssl.backend", "cryptography.hazmat.primitives.serialization",
+            "cryptography.x509")
     store = AccountStore(runtime.paths)
     client, account = ensure_account(store, s, runtime.client, runtime.reporter)
     authenticator = runtime.authenticator(auth_name, auth_context)

@@ -8,12 +8,16 @@ Imports: the standard library, cryptography, ``letsencrypt.acme`` and ``letsencr
 
 from __future__ import annotations
 
-from typing import Any
-
-from cryptography.hazmat.primitives import serialization
+from typing import TYPE_CHECKING, Any
 
 from letsencrypt.acme import MessageError, crypto
+from letsencrypt.acme._lazy import lazy_module
 from letsencrypt.errors import StorageError
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives import serialization
+else:
+    serialization = lazy_module("cryptography.hazmat.primitives.serialization")  # its package imports ssh
 
 __all__ = ["material"]
 

@@ -27,15 +27,19 @@ import logging
 import re
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
-
-from cryptography.hazmat.primitives import serialization
+from typing import TYPE_CHECKING, Any
 
 from letsencrypt.acme import AccountKey, JWSError
+from letsencrypt.acme._lazy import lazy_module
 from letsencrypt.acme.records import record
 from letsencrypt.errors import AccountError, StorageError
 from letsencrypt.paths import Paths
 from letsencrypt.storage._files import atomic_write, ensure_dir, remove_temporaries
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives import serialization
+else:
+    serialization = lazy_module("cryptography.hazmat.primitives.serialization")  # its package imports ssh
 
 __all__ = ["AccountStore", "StoredAccount", "account_id_for"]
 
