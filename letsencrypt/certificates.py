@@ -154,8 +154,7 @@ def _hint_for(err: AcmeError) -> str | None:
 
 
 def expiry_text(certificate_pem: str) -> str:
-    certificate = x509.load_pem_x509_certificate(certificate_pem.encode())
-    when = certificate.not_valid_after_utc
+    when = crypto.certificate_facts(crypto.split_pem_der(certificate_pem)[0]).not_after
     days = (when - datetime.datetime.now(datetime.UTC)).days
     return f"{when:%Y-%m-%d %H:%M:%S} UTC ({days} days)"
 

@@ -96,9 +96,9 @@ def obtain_certificate(
     download = client.download_certificate(order)
     crash_point("downloaded")
     chosen = download.select(request.preferred_chain)
-    certificates = crypto.split_pem_chain(chosen)
-    leaf_pem = crypto.pem_of(certificates[:1])
-    chain_pem = crypto.pem_of(certificates[1:])
+    certificates = crypto.split_pem_der(chosen)  # framed as certificates; storage checks the key matches
+    leaf_pem = crypto.pem_of_der(certificates[:1])
+    chain_pem = crypto.pem_of_der(certificates[1:])
     return Obtained(leaf_pem, chain_pem, leaf_pem + chain_pem, order.url, download.url)
 
 

@@ -12,6 +12,8 @@ key type, a CSR without identifiers) raises ``ValueError``. Imports: stdlib, cry
 
 from __future__ import annotations
 
+import base64
+import binascii
 import dataclasses
 import datetime
 import ipaddress
@@ -20,9 +22,10 @@ from typing import TYPE_CHECKING, Literal, get_args
 
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
+from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes, PublicKeyTypes
 
+from letsencrypt.acme import _der
 from letsencrypt.acme._lazy import lazy_module
 from letsencrypt.acme.errors import ChainNotFound, MessageError
 from letsencrypt.acme.messages import Identifier
@@ -39,6 +42,8 @@ __all__ = [
     "CertKeyType",
     "CertPrivateKey",
     "CertificateChain",
+    "CertificateFacts",
+    "certificate_facts",
     "certificate_names",
     "csr_identifiers",
     "csr_signature_valid",
@@ -50,9 +55,11 @@ __all__ = [
     "not_after",
     "not_before",
     "pem_of",
+    "pem_of_der",
     "private_key_to_pem",
     "select_chain",
     "split_pem_chain",
+    "split_pem_der",
 ]
 
 CertKeyType = Literal["rsa2048", "rsa3072", "rsa4096", "ec256", "ec384"]
@@ -63,6 +70,12 @@ _CURVE_NAMES = {"secp256r1": "P-256", "secp384r1": "P-384", "secp521r1": "P-521"
 _MAX_CN_LENGTH = 64  # ub-common-name, RFC 5280 appendix A.1
 _BEGIN = "-----BEGIN CERTIFICATE-----"
 _END = "-----END CERTIFICATE-----"
+_OID_COMMON_NAME = "2.5.4.3"
+_OID_SUBJECT_ALT_NAME = "2.5.29.17"
+_OID_TLS_FEATURE = "1.3.6.1.5.5.7.1.24"
+_OID_EXTENSION_REQUEST = "1.2.840.113549.1.9.14"
+_OID_ECDSA_WITH = {"sha256": "1.2.840.10045.4.3.2", "sha384": "1.2.840.10045.4.3.3"}
+_OID_RSA_WITH = {"sha256": "1.2.840.113549.1.1.11", "sha384": "1.2.840.113549.1.1.12"}
 
 
 # --- keys ----------------------------------------------------------------------------------
@@ -121,31 +134,43 @@ def make_csr(private_key: CertPrivateKey, identifiers: Sequence[Identifier], *, 
     (RFC 8738 §3). The subject CN is the first DNS name when it fits the 64-character limit of
     RFC 5280, else the subject is empty. ``must_staple`` adds the TLS Feature extension with
     ``status_request`` (RFC 7633). Duplicates are dropped, order is kept.
+
+    Written as DER here (RFC 2986; the same bytes ``cryptography.x509``'s builder writes, which
+    the tests check), signed with the key: a run then needs no ``cryptography.x509`` at all.
     """
     unique = list(dict.fromkeys(identifiers))
     if not unique:
         raise ValueError("a CSR needs at least one identifier")
-    names: list[x509.GeneralName] = []
+    names: list[bytes] = []
     for identifier in unique:
         if identifier.type == "dns":
-            names.append(x509.DNSName(identifier.value))
+            names.append(_der.context(2, identifier.value.encode("ascii"), constructed=False))  # dNSName
         elif identifier.type == "ip":
-            names.append(x509.IPAddress(ipaddress.ip_address(identifier.value)))
+            packed = ipaddress.ip_address(identifier.value).packed
+            names.append(_der.context(7, packed, constructed=False))  # iPAddress
         else:
             raise ValueError(f"cannot put identifier type {identifier.type!r} into a CSR")
     dns_names = [identifier.value for identifier in unique if identifier.type == "dns"]
-    subject = []
+    subject = b""
     if dns_names and len(dns_names[0]) <= _MAX_CN_LENGTH:
-        subject.append(x509.NameAttribute(x509.NameOID.COMMON_NAME, dns_names[0]))
-    builder = (
-        x509.CertificateSigningRequestBuilder()
-        .subject_name(x509.Name(subject))
-        .add_extension(x509.SubjectAlternativeName(names), critical=False)
-    )
+        subject = _der.set_of(_der.sequence(_der.oid(_OID_COMMON_NAME), _der.utf8_string(dns_names[0])))
+    extensions = [_der.sequence(_der.oid(_OID_SUBJECT_ALT_NAME), _der.octet_string(_der.sequence(*names)))]
     if must_staple:
-        builder = builder.add_extension(x509.TLSFeature([x509.TLSFeatureType.status_request]), critical=False)
-    csr = builder.sign(private_key, _hash_for(private_key))
-    return csr.public_bytes(serialization.Encoding.DER)
+        status_request = _der.sequence(_der.integer(5))
+        extensions.append(_der.sequence(_der.oid(_OID_TLS_FEATURE), _der.octet_string(status_request)))
+    spki = private_key.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    attributes = _der.sequence(_der.oid(_OID_EXTENSION_REQUEST), _der.set_of(_der.sequence(*extensions)))
+    info = _der.sequence(_der.integer(0), _der.sequence(subject), spki, _der.context(0, attributes, constructed=True))
+    digest = _hash_for(private_key)
+    if isinstance(private_key, ec.EllipticCurvePrivateKey):
+        signature = private_key.sign(info, ec.ECDSA(digest))
+        algorithm = _der.sequence(_der.oid(_OID_ECDSA_WITH[digest.name]))
+    else:
+        signature = private_key.sign(info, padding.PKCS1v15(), digest)
+        algorithm = _der.sequence(_der.oid(_OID_RSA_WITH[digest.name]), _der.encode(_der.NULL, b""))
+    return _der.sequence(info, algorithm, _der.bit_string(signature))
 
 
 def _hash_for(key: CertPrivateKey) -> hashes.SHA256 | hashes.SHA384:
@@ -227,27 +252,92 @@ def split_pem_chain(text: str) -> list[x509.Certificate]:
     certificate.
     """
     certificates: list[x509.Certificate] = []
+    for number, der in enumerate(split_pem_der(text), start=1):
+        try:
+            certificates.append(x509.load_der_x509_certificate(der))
+        except ValueError as err:
+            raise MessageError(f"certificate {number} of the PEM chain cannot be parsed: {err}") from err
+    return certificates
+
+
+def split_pem_der(text: str) -> list[bytes]:
+    """The DER of each certificate of a PEM chain, in order, each checked to be framed as a certificate.
+
+    ``split_pem_chain`` without ``cryptography.x509``: the same errors for a missing ``END`` line, no
+    certificate, or a block whose base64 or DER frame is not a certificate's (``certificate_facts``).
+    What lies inside the frame (extensions, names) is not checked here.
+    """
+    blocks: list[bytes] = []
     position = 0
     while (start := text.find(_BEGIN, position)) != -1:
-        number = len(certificates) + 1
+        number = len(blocks) + 1
         end = text.find(_END, start)
         next_begin = text.find(_BEGIN, start + len(_BEGIN))
         if end == -1 or (next_begin != -1 and next_begin < end):
             raise MessageError(f"certificate {number} of the PEM chain has no '{_END}' line")
-        block = text[start : end + len(_END)]
+        body = "".join(text[start + len(_BEGIN):end].split())
         try:
-            certificates.append(x509.load_pem_x509_certificate(block.encode("ascii")))
-        except ValueError as err:
+            der = base64.b64decode(body, validate=True)
+            certificate_facts(der)
+        except (binascii.Error, ValueError) as err:
             raise MessageError(f"certificate {number} of the PEM chain cannot be parsed: {err}") from err
+        blocks.append(der)
         position = end + len(_END)
-    if not certificates:
+    if not blocks:
         raise MessageError(f"the PEM chain holds no certificate (no '{_BEGIN}' line)")
-    return certificates
+    return blocks
 
 
 def pem_of(certificates: Iterable[x509.Certificate]) -> str:
     """The PEM text of ``certificates``, concatenated in the order given."""
-    return "".join(cert.public_bytes(serialization.Encoding.PEM).decode("ascii") for cert in certificates)
+    return pem_of_der(cert.public_bytes(serialization.Encoding.DER) for cert in certificates)
+
+
+def pem_of_der(certificates: Iterable[bytes]) -> str:
+    """The PEM text of DER certificates, as ``pem_of`` writes it (64 base64 characters a line)."""
+    out = []
+    for der in certificates:
+        encoded = base64.b64encode(der).decode("ascii")
+        lines = "\n".join(encoded[i:i + 64] for i in range(0, len(encoded), 64))
+        out.append(f"{_BEGIN}\n{lines}\n{_END}\n")
+    return "".join(out)
+
+
+@record
+class CertificateFacts:
+    """What a run reads of the certificate it got, from the DER: the key it certifies and its validity."""
+
+    spki: bytes  # the subjectPublicKeyInfo, DER
+    not_before: datetime.datetime
+    not_after: datetime.datetime
+
+
+def certificate_facts(der: bytes) -> CertificateFacts:
+    """Read ``der`` as a Certificate (RFC 5280 §4.1) far enough for ``CertificateFacts``; ``ValueError`` if not one.
+
+    The frame is checked: one SEQUENCE filling the bytes, of tbsCertificate, signatureAlgorithm
+    and a BIT STRING; a tbsCertificate of [0] version (optional), serial, algorithm, issuer,
+    validity (two times), subject and subjectPublicKeyInfo.
+    """
+    tag, start, end = _der.read(der)
+    if tag != _der.SEQUENCE or end != len(der):
+        raise _der.DERError("not one DER SEQUENCE")
+    outer = _der.children(der, start, end)
+    if [item[0] for item in outer] != [_der.SEQUENCE, _der.SEQUENCE, _der.BIT_STRING]:
+        raise _der.DERError("not a certificate: it is not tbsCertificate, algorithm, signature")
+    tbs = _der.children(der, outer[0][1], outer[0][2])
+    if tbs and tbs[0][0] == 0xA0:  # [0] EXPLICIT version
+        tbs = tbs[1:]
+    if len(tbs) < 6 or [item[0] for item in tbs[:6]] != [
+        _der.INTEGER, _der.SEQUENCE, _der.SEQUENCE, _der.SEQUENCE, _der.SEQUENCE, _der.SEQUENCE,
+    ]:
+        raise _der.DERError("not a certificate: tbsCertificate lacks serial, issuer, validity, subject or key")
+    validity = _der.children(der, tbs[3][1], tbs[3][2])
+    if len(validity) != 2:
+        raise _der.DERError("not a certificate: the validity is not two times")
+    not_before, not_after = (_der.time_value(kind, der[first:last]) for kind, first, last in validity)
+    spki_start = tbs[4][2]  # TLVs follow each other: the key's starts where the subject's ends
+    return CertificateFacts(der[spki_start:tbs[5][2]], not_before, not_after)
 
 
 def _common_name(name: x509.Name) -> str | None:

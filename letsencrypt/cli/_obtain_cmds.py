@@ -190,9 +190,9 @@ def obtain(runtime: Runtime, *, install: bool) -> None:
                 install_lineage(runtime, installer, choice.existing, names)
             return
     # imported while we wait on the CA: cryptography's OpenSSL backend (ec.ECDSA() imports it, for the
-    # first signature), serialization (to store the account key) and x509 (the CSR and the certificate)
-    preload("cryptography.hazmat.backends.openssl.backend", "cryptography.hazmat.primitives.serialization",
-            "cryptography.x509")
+    # first signature) and serialization (to store the account key). A new certificate needs no
+    # cryptography.x509: the CSR and the checks of what the CA sent are DER (letsencrypt.acme._der).
+    preload("cryptography.hazmat.backends.openssl.backend", "cryptography.hazmat.primitives.serialization")
     store = AccountStore(runtime.paths)
     client, account = ensure_account(store, s, runtime.client, runtime.reporter)
     authenticator = runtime.authenticator(auth_name, auth_context)

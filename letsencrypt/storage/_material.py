@@ -32,20 +32,23 @@ def _spki(key: Any) -> bytes:
 
 
 def material(cert_pem: str | bytes, chain_pem: str | bytes, key_pem: bytes) -> dict[str, bytes]:
-    """The four archive files, checked: one certificate, a parseable chain, a key matching the certificate."""
+    """The four archive files, checked: one certificate, a parseable chain, a key matching the certificate.
+
+    The certificates are read as DER frames (``crypto.split_pem_der``), not through
+    ``cryptography.x509``: storing a new certificate is then done without importing it.
+    """
     cert_text = _as_bytes(cert_pem).decode("ascii", "replace")
     chain_text = _as_bytes(chain_pem).decode("ascii", "replace")
     try:
-        leaf = crypto.split_pem_chain(cert_text)
+        leaf = crypto.split_pem_der(cert_text)
         if len(leaf) != 1:
             raise MessageError(f"cert_pem must hold the certificate alone, it holds {len(leaf)}")
-        if chain_text.strip():
-            crypto.split_pem_chain(chain_text)
+        chain = crypto.split_pem_der(chain_text) if chain_text.strip() else []
         key = crypto.load_private_key(key_pem)
     except MessageError as err:
         raise StorageError(f"refusing to store the certificate: {err}") from err
-    if _spki(leaf[0].public_key()) != _spki(key.public_key()):
+    if crypto.certificate_facts(leaf[0]).spki != _spki(key.public_key()):
         raise StorageError("refusing to store the certificate: it does not match the private key")
-    cert_bytes = crypto.pem_of(leaf).encode("ascii")
-    chain_bytes = crypto.pem_of(crypto.split_pem_chain(chain_text)).encode("ascii") if chain_text.strip() else b""
+    cert_bytes = crypto.pem_of_der(leaf).encode("ascii")
+    chain_bytes = crypto.pem_of_der(chain).encode("ascii")
     return {"cert": cert_bytes, "chain": chain_bytes, "fullchain": cert_bytes + chain_bytes, "privkey": key_pem}
