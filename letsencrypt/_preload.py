@@ -1,9 +1,11 @@
 """Import modules a run needs later on a helper thread, while the main thread waits on the CA.
 
-A one-name ``certonly`` spends ~40 ms waiting for the CA's answers and its validation, and only
-needs ``cryptography.x509`` (25 to 45 ms to import) once the order is validated: to make the CSR
-and read the certificate. ``preload`` imports such modules on a daemon thread started just before
-the first request, so the import runs while the main thread sleeps in ``recv`` or between polls.
+A one-name ``certonly`` spends a few tens of milliseconds waiting for the CA's answers and its
+validation, and needs some modules only after the first of them: cryptography's OpenSSL backend
+(``ec.ECDSA()`` imports it for the first signature) and its ``serialization`` package (to store
+keys). ``preload`` imports such modules on a daemon thread started just before the first request,
+so the import runs while the main thread sleeps in ``recv``. The run is otherwise CPU-bound, so
+this only pays for modules a run is sure to need.
 
 Python's import system makes this safe: a module is imported once, and a thread that needs a module
 another thread is still importing waits for it (``letsencrypt.acme._lazy`` imports on first use,

@@ -8,7 +8,6 @@ existing lineage: that needs ``--expand`` (or a yes at the prompt) and reuses th
 from __future__ import annotations
 
 import datetime
-import functools
 import logging
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
@@ -125,8 +124,7 @@ def issue_for(
     identifiers = tuple(Identifier.parse(name) for name in names)
     request = IssuanceRequest(
         identifiers=identifiers,
-        # made once the names are validated: it needs cryptography.x509, which loads meanwhile (_preload)
-        csr_der=csr_der or functools.partial(crypto.make_csr, key, identifiers),
+        csr_der=csr_der or crypto.make_csr(key, identifiers),
         preferred_challenges=preferred_challenges,
         profile=profile,
         replaces=replaces,

@@ -57,7 +57,7 @@ def normalize_challenges(values: Sequence[str]) -> tuple[str, ...]:
 @record
 class IssuanceRequest:
     identifiers: tuple[Identifier, ...]
-    csr_der: bytes | Callable[[], bytes]  # or what makes it, called when the order is ready to finalize
+    csr_der: bytes
     preferred_challenges: tuple[str, ...] = ()
     profile: str | None = None
     replaces: str | None = None  # RFC 9773 certificate ID of the certificate this one renews
@@ -90,8 +90,7 @@ def obtain_certificate(
     ready = authorize(client, authenticator, order, request.preferred_challenges, reporter, deadline=deadline)
     order = ready or client.wait_for_order(order.url, deadline=deadline)
     reporter.progress("finalizing the order")
-    csr_der = request.csr_der if isinstance(request.csr_der, bytes) else request.csr_der()
-    order = client.finalize(order, csr_der, deadline=deadline)
+    order = client.finalize(order, request.csr_der, deadline=deadline)
     crash_point("finalized")
     download = client.download_certificate(order)
     crash_point("downloaded")

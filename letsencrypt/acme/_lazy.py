@@ -1,8 +1,10 @@
 """A module imported when first used: ``x509 = lazy_module("cryptography.x509")``.
 
 ``cryptography.x509`` takes 25 to 45 ms to import (its name parser compiles regular expressions,
-and it pulls in ``email.utils``), a tenth of a one-name ``certonly``, and a run only needs it when
-it makes the CSR and reads the certificate it got. Modules that use it write::
+and it pulls in ``email.utils``), a tenth of a one-name ``certonly``, which does not need it at all
+(its CSR and its checks of the certificate are DER: ``letsencrypt.acme._der``); renewal decisions,
+``certificates`` and revocation do. ``cryptography.hazmat.primitives.serialization`` (its package
+imports the OpenSSH key code) is loaded the same way. Modules that use it write::
 
     if TYPE_CHECKING:
         from cryptography import x509

@@ -6,19 +6,13 @@ import logging
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, cast
 
 import pytest
 
 from letsencrypt import _preload
-from letsencrypt.acme import crypto
 from letsencrypt.acme._lazy import lazy_module
-from letsencrypt.acme.client import AcmeClient
-from letsencrypt.acme.messages import Identifier
-from letsencrypt.issuance import IssuanceRequest, obtain_certificate
-from letsencrypt.plugin_api import Authenticator
 
 # What certonly --standalone must not import before it needs them (each costs 1 to 45 ms per run).
 HEAVY = (
@@ -104,44 +98,3 @@ def test_lazy_module_imports_on_first_read_and_caches(fake_module: str) -> None:
     assert fake_module in sys.modules and "IMPORTED_ON" in vars(lazy)
     with pytest.raises(AttributeError):
         _ = lazy.missing
-
-
-class _ReadyOrderClient:
-    """The part of ``AcmeClient`` a request with nothing to authorize touches."""
-
-    def __init__(self, events: list[str]) -> None:
-        self.events = events
-
-    def new_order(self, identifiers: Sequence[Any], **_: Any) -> Any:
-        self.events.append("new_order")
-        return type("Order", (), {"url": "https://ca.test/order/1"})()
-
-    def authorizations(self, order: Any) -> list[Any]:
-        self.events.append("authorizations")
-        return []
-
-    def wait_for_order(self, url: str, *, deadline: float) -> Any:
-        self.events.append("wait_for_order")
-        return type("Order", (), {"url": url})()
-
-    def finalize(self, order: Any, csr_der: bytes, *, deadline: float) -> Any:
-        self.events.append(f"finalize {len(csr_der)} bytes")
-        raise RuntimeError("stop after finalize")
-
-
-def test_the_csr_is_made_when_the_order_is_finalized() -> None:
-    events: list[str] = []
-    key = crypto.generate_private_key("ec256")
-    identifiers = (Identifier.parse("a.example.com"),)
-
-    def make_csr() -> bytes:
-        events.append("make_csr")
-        return crypto.make_csr(key, identifiers)
-
-    request = IssuanceRequest(identifiers=identifiers, csr_der=make_csr)
-    reporter = type("Reporter", (), {"progress": lambda self, text: None})()
-    with pytest.raises(RuntimeError, match="stop after finalize"):
-        obtain_certificate(cast(AcmeClient, _ReadyOrderClient(events)), cast(Authenticator, object()), request,
-                           reporter)
-    assert events[:4] == ["new_order", "authorizations", "wait_for_order", "make_csr"]
-    assert events[4].startswith("finalize ")
