@@ -156,10 +156,11 @@ def _switch_temp(live_dir: Path, name: str) -> Path:
 
 
 def _remove(path: Path) -> None:
-    import shutil  # here: only removals need it (it imports bz2 and lzma)
     if path.is_symlink() or path.is_file():
         path.unlink()
     elif path.exists():
+        import shutil  # here: only a folder needs it (it imports bz2 and lzma)
+
         shutil.rmtree(path)
 
 
