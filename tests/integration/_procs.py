@@ -28,7 +28,7 @@ import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import IO
+from typing import IO, NoReturn
 
 import pytest
 import requests
@@ -49,15 +49,19 @@ def in_ci() -> bool:
     return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
 
 
+def skip_or_fail(reason: str) -> NoReturn:
+    """Skip the test with ``reason``; under CI fail it instead, since CI must skip nothing."""
+    if in_ci():
+        pytest.fail(f"{reason}, and CI must skip nothing", pytrace=False)
+    pytest.skip(reason)
+
+
 def require_binary(name: str, apt_package: str) -> str:
     """Return the path of program ``name``; skip the test if it is missing (fail under CI)."""
     path = shutil.which(name)
     if path is not None:
         return path
-    reason = f"needs {apt_package} (apt-get install {apt_package})"
-    if in_ci():
-        pytest.fail(f"{reason}: `{name}` is not on PATH, and CI must skip nothing", pytrace=False)
-    pytest.skip(reason)
+    skip_or_fail(f"needs {apt_package} (apt-get install {apt_package}): `{name}` is not on PATH")
 
 
 def free_port(*, udp: bool = False, host: str = LOOPBACK) -> int:

@@ -104,17 +104,12 @@ def assemble_packages(cache: Path, packages: Mapping[str, tuple[str, ...]], esse
 def corpus_or_skip(assemble: Callable[[], Corpus], name: str) -> Corpus:
     """``assemble()`` for a test fixture: skipped with the reason when the archive is unreachable,
     failed instead under CI, which must reach it."""
-    import pytest
-
-    from integration._procs import in_ci
+    from integration._procs import skip_or_fail
 
     try:
         return assemble()
     except CorpusUnavailable as err:
-        reason = f"the {name} corpus needs Debian's archive, which is unreachable: {err}"
-        if in_ci():
-            pytest.fail(f"{reason}; CI must reach it", pytrace=False)
-        pytest.skip(reason)
+        skip_or_fail(f"the {name} corpus needs Debian's archive, which is unreachable: {err}")
 
 
 def main(doc: str, name: str, default_cache: Path, packages: int,

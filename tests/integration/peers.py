@@ -29,7 +29,6 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import pytest
 import requests
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -40,7 +39,7 @@ from cryptography.x509.oid import AuthorityInformationAccessOID, NameOID
 from letsencrypt.acme import crypto
 from letsencrypt.testing.ca_stub import CAStub
 
-from ._procs import in_ci, require_binary
+from ._procs import require_binary, skip_or_fail
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CERTBOT = REPO_ROOT / ".venv-certbot" / "bin" / "certbot"
@@ -49,12 +48,9 @@ COMMAND_TIMEOUT = 120.0  # one certbot or lego command; each normally takes 1-6 
 
 def require_certbot() -> Path:
     """The certbot of ``.venv-certbot``; skip when missing (fail under CI, which installs it)."""
-    if CERTBOT.is_file() and os.access(CERTBOT, os.X_OK):
-        return CERTBOT
-    reason = f"needs certbot in {CERTBOT.parent.parent} (run scripts/setup.sh)"
-    if in_ci():
-        pytest.fail(f"{reason}: it is missing, and CI must skip nothing", pytrace=False)
-    pytest.skip(reason)
+    if not (CERTBOT.is_file() and os.access(CERTBOT, os.X_OK)):
+        skip_or_fail(f"needs certbot in {CERTBOT.parent.parent} (run scripts/setup.sh): it is missing")
+    return CERTBOT
 
 
 def require_lego() -> str:

@@ -28,7 +28,15 @@ from pathlib import Path
 import pytest
 import requests
 
-from integration._procs import LOOPBACK, ManagedProcess, free_port, make_tls_identity, require_binary, wait_for_http
+from integration._procs import (
+    LOOPBACK,
+    ManagedProcess,
+    free_port,
+    make_tls_identity,
+    require_binary,
+    skip_or_fail,
+    wait_for_http,
+)
 from integration.apache_corpus import CASE_MODULES, KNOWN_GAPS, REJECTED, SYNTAX_CASES
 from plugins.apache import ApacheConfig, LoadOptions, server_build
 
@@ -129,7 +137,7 @@ Include ${{SUB_DIR}}
 def apache2() -> str:
     require_binary("apache2", "apache2")
     if not MODS_AVAILABLE.is_dir():
-        pytest.skip("needs Debian's apache2 package (its /etc/apache2/mods-available)")
+        skip_or_fail("needs Debian's apache2 package (its /etc/apache2/mods-available)")
     return "apache2"
 
 

@@ -59,7 +59,7 @@ from letsencrypt.acme.messages import (
 )
 from letsencrypt.testing import CAStub, run_ca_stub
 
-from ._procs import make_tls_identity, require_binary
+from ._procs import make_tls_identity, require_binary, skip_or_fail
 from .pebble_harness import Pebble
 from .responders import http_responder, tls_responder
 
@@ -348,7 +348,7 @@ def test_without_the_flag_no_legacy_challenge_is_offered(ca_stub_server: Pebble)
 @pytest.mark.parametrize("address", ["127.0.0.1", "::1"])
 def test_ip_identifier(ca_stub_server: Pebble, tmp_path: Path, address: str, kind: ChallengeType) -> None:
     if ":" in address and (reason := ipv6_loopback_usable()) is not None:
-        pytest.skip(reason)
+        skip_or_fail(reason)
     client = registered(ca_stub_server)
     order = client.new_order([Identifier.ip(address)])
     offered = {c.type_name for c in client.authorizations(order)[0].authorization.challenges}

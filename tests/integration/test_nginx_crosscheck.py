@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from integration._procs import require_binary
+from integration._procs import require_binary, skip_or_fail
 from plugins.nginx import NginxCrossCheckError, NginxParseError, cross_check, load, parse
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "nginx"
@@ -106,7 +106,7 @@ def test_cross_check_with_includes_globs_and_nesting(nginx: str, tmp_path: Path)
 def test_debian_configuration_as_installed(nginx: str) -> None:
     main = Path("/etc/nginx/nginx.conf")
     if not main.exists() or os.geteuid() != 0:
-        pytest.skip("needs Debian's /etc/nginx (apt-get install nginx) and root, as nginx -T reads its logs")
+        skip_or_fail("needs Debian's /etc/nginx (apt-get install nginx) and root, as nginx -T reads its logs")
     config = load(main)
     assert config.find("include")
     cross_check(config, nginx=nginx)

@@ -44,6 +44,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from integration._procs import require_binary, skip_or_fail
 from raw_server import Peer, RawServer, clear_environment, making_transports, serving
 
 from letsencrypt.acme import errors
@@ -224,7 +225,7 @@ def test_many_open_files_do_not_cost_the_kept_alive_connection(
     """A process with over 1024 files open (select()'s limit) still reuses its connection."""
     soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft < 1200:
-        pytest.skip(f"needs 1200 open files, the limit is {soft}")
+        skip_or_fail(f"needs 1200 open files, the limit is {soft}")
     server = serve()
     transport = transports()
     spare = [os.open(os.devnull, os.O_RDONLY) for _ in range(1100)]  # the connection's fd comes after
@@ -561,9 +562,7 @@ def test_hashed_directory_is_a_bundle(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    openssl = shutil.which("openssl")
-    if openssl is None:
-        pytest.skip("needs the openssl program to hash a certificate directory")
+    openssl = require_binary("openssl", "openssl")  # to hash a certificate directory
     subject_hash = subprocess.run(
         [openssl, "x509", "-noout", "-subject_hash", "-in", tls.cert], capture_output=True, text=True, check=True
     ).stdout.strip()

@@ -33,6 +33,7 @@ import pytest
 import raw_server
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from integration._procs import skip_or_fail
 from raw_server import TIMEOUT, RawServer, message
 
 from letsencrypt.acme import _wire
@@ -711,7 +712,7 @@ def test_request_over_ipv6_names_the_host_in_brackets() -> None:
     try:
         server = Server("::1")
     except OSError as err:
-        pytest.skip(f"no IPv6 on loopback: {err}")
+        skip_or_fail(f"no IPv6 on loopback: {err}")
     try:
         server.reply(ok())
         exchange(server.connect(), "/dir")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import socket
 
-import pytest
+from integration._procs import skip_or_fail
 from test_va_servers import LOOPBACK, DnsServer, WebServer, request_for
 
 from ca_stub.va import NetworkVA
@@ -93,7 +93,7 @@ def test_http01_resolves_names_with_the_dns_server() -> None:
 
 def test_dns_server_may_be_named_by_host_name() -> None:
     if socket.getaddrinfo("localhost", 53, proto=socket.IPPROTO_UDP)[0][4][0] != LOOPBACK:
-        pytest.skip("localhost resolves to IPv6 first here; the test DNS server listens on IPv4")
+        skip_or_fail("localhost resolves to IPv6 first here; the test DNS server listens on IPv4")
     request = request_for(NAME, "dns-01")
     with DnsServer(txt={RECORD: [dns01_txt_value(request.key_authorization)]}) as server:
         va = NetworkVA(dns_server=("localhost", server.address[1]), workers=1)
