@@ -26,6 +26,7 @@ __all__ = [
     "read",
     "sequence",
     "set_of",
+    "time_value",
     "utf8_string",
 ]
 

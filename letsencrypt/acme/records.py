@@ -79,8 +79,9 @@ def _make(cls: type, *, eq: bool, kw_only: bool, slots: bool) -> type:
             else:
                 namespace[name] = field.default
     namespace["__dataclass_fields__"] = fields
-    namespace["__match_args__"] = tuple(f.name for f in fields.values() if f.init and not f.kw_only)
-    own = cls.__dict__  # like dataclasses, a method the class writes itself is kept
+    own = cls.__dict__  # like dataclasses, what the class writes itself is kept
+    if "__match_args__" not in own:
+        namespace["__match_args__"] = tuple(f.name for f in fields.values() if f.init and not f.kw_only)
     explicit_hash = own.get("__hash__") is not None
     if "__init__" not in own:
         namespace["__init__"] = _init(cls.__qualname__, fields, "__post_init__" in own)

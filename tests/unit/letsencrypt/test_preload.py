@@ -35,8 +35,8 @@ def test_certonly_start_up_imports_none_of_the_heavy_modules() -> None:
 
 @pytest.fixture
 def fake_module(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    """A module nobody imported yet: ``preload_probe_<n>``, which records the thread importing it."""
-    name = f"preload_probe_{len(list(tmp_path.iterdir()))}_{id(tmp_path)}"
+    """A module nobody imported yet (a name unique to this test), which records the thread importing it."""
+    name = f"preload_probe_{id(tmp_path)}"
     (tmp_path / f"{name}.py").write_text("import threading\nIMPORTED_ON = threading.current_thread().name\n")
     monkeypatch.syspath_prepend(str(tmp_path))
     yield name
